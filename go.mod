@@ -1,0 +1,3 @@
+module github.com/activeloopai/activeloop-credential-helper
+
+go 1.26.8

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package busguard
+
+const guarded = false
