@@ -30,6 +30,11 @@ type Options struct {
 	KeyctlScope string // user, session, process or thread; default user
 
 	FileDir string // encrypted file backend directory
+
+	// SessionBus is the D-Bus session bus address for secret-service and
+	// kwallet; empty means the one the process was started with. Never
+	// autolaunched.
+	SessionBus string
 }
 
 // opener opens one backend and checks that it works now: installed, running,
