@@ -72,11 +72,31 @@ func Open(ctx context.Context, name string, o Options) (Backend, error) {
 		}
 		return nil, fmt.Errorf("%w: the %s backend is not available on %s/%s%s", ErrUnavailable, name, runtime.GOOS, runtime.GOARCH, buildHint(name))
 	}
-	b, err := open(ctx, o)
+	b, err := openWithin(ctx, name, open, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s backend: %w", name, err)
 	}
 	return b, nil
+}
+
+// openWithin runs an opener until ctx's deadline. An opener stuck in a call
+// that cannot be interrupted is abandoned; the process is short-lived.
+func openWithin(ctx context.Context, name string, open opener, o Options) (Backend, error) {
+	type result struct {
+		b   Backend
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := open(ctx, o)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: the %s store did not answer in time (locked, or waiting for a prompt?)", ErrUnavailable, name)
+	}
 }
 
 func known(name string) bool {
@@ -117,7 +137,7 @@ func Auto(ctx context.Context, o Options) (b Backend, reason string, err error) 
 		if !ok {
 			continue
 		}
-		b, err := open(ctx, o)
+		b, err := openWithin(ctx, name, open, o)
 		if err == nil {
 			reason = "auto: " + name + " is usable"
 			if len(skipped) > 0 {

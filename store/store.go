@@ -48,6 +48,38 @@ func (s *Store) Get(ctx context.Context, key string) (Record, error) {
 	return UnmarshalRecord(data)
 }
 
+// Lookup returns the record under the first of keys that is present, or an
+// error wrapping ErrNotFound. The first key costs one read; when it is absent
+// and there are more, the backend's names are listed once, so a deep path
+// costs at most three calls, not one per path segment.
+func (s *Store) Lookup(ctx context.Context, keys []string) (Record, error) {
+	if len(keys) == 0 {
+		return Record{}, ErrNotFound
+	}
+	r, err := s.Get(ctx, keys[0])
+	if len(keys) == 1 || !errors.Is(err, ErrNotFound) {
+		return r, err
+	}
+	var names []string
+	err = s.call(ctx, "list", func(ctx context.Context) (err error) {
+		names, err = s.b.Keys(ctx)
+		return err
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	present := make(map[string]bool, len(names))
+	for _, n := range names {
+		present[n] = true
+	}
+	for _, k := range keys[1:] {
+		if present[EscapeKey(k)] {
+			return s.Get(ctx, k)
+		}
+	}
+	return Record{}, ErrNotFound
+}
+
 // Put stores r under key, replacing any record there.
 func (s *Store) Put(ctx context.Context, key string, r Record) error {
 	data, err := MarshalRecord(r)

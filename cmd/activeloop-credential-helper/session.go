@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/activeloopai/activeloop-credential-helper/helper"
+	"github.com/activeloopai/activeloop-credential-helper/internal/config"
+	"github.com/activeloopai/activeloop-credential-helper/store"
+)
+
+// flagSettings are the global flags; each beats its environment twin and the
+// config file.
+type flagSettings struct {
+	Backend string
+	Server  string
+	Timeout time.Duration
+	Debug   bool
+}
+
+// session is what one invocation resolved: its settings and its store.
+type session struct {
+	cfg    *config.Config
+	store  *store.Store
+	reason string // why this backend: the flag, a variable, the file, or auto's choice
+	debug  io.Writer
+}
+
+func (s *session) debugf(format string, args ...any) {
+	if s.debug != nil {
+		fmt.Fprintf(s.debug, "debug: "+format+"\n", args...)
+	}
+}
+
+// openSession loads the configuration, applies the flags and opens the
+// chosen backend. Nothing else is initialised: a get pays for one config
+// read and one backend.
+func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.Writer) (*session, error) {
+	start := time.Now()
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Apply(config.Flags{Backend: flags.Backend, Server: flags.Server, Timeout: flags.Timeout})
+	s := &session{cfg: cfg}
+	if flags.Debug || truthy(getenv, "ACTIVELOOP_CREDENTIAL_DEBUG") {
+		s.debug = stderr
+	}
+	s.debugf("config file %s (%s)", cfg.Path, map[bool]string{true: "read", false: "absent"}[cfg.Exists])
+	opts := cfg.StoreOptions()
+	octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var b store.Backend
+	if cfg.Backend == "auto" {
+		b, s.reason, err = store.Auto(octx, opts)
+	} else {
+		b, err = store.Open(octx, cfg.Backend, opts)
+		s.reason = "chosen by " + cfg.Source("backend")
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.store = store.New(b, cfg.Timeout)
+	s.debugf("backend %s: %s; opened in %s; timeout %s", b.Name(), s.reason, time.Since(start).Round(time.Microsecond), cfg.Timeout)
+	return s, nil
+}
+
+func truthy(getenv env, name string) bool {
+	v, _ := getenv(name)
+	return v == "1" || v == "true" || v == "yes"
+}
+
+// withHelper opens a session and runs fn with a protocol helper over it.
+func withHelper(getenv env, flags flagSettings, stderr io.Writer, fn func(context.Context, *helper.Helper) error) error {
+	ctx := context.Background()
+	s, err := openSession(ctx, getenv, flags, stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = fn(ctx, &helper.Helper{Store: s.store, Stderr: stderr})
+	s.debugf("request done in %s", time.Since(start).Round(time.Microsecond))
+	return err
+}
