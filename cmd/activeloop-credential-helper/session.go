@@ -43,12 +43,20 @@ func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.
 	if err != nil {
 		return nil, err
 	}
-	cfg.Apply(config.Flags{Backend: flags.Backend, Server: flags.Server, Timeout: flags.Timeout})
+	for _, f := range []struct{ key, value string }{
+		{"backend", flags.Backend},
+		{"server", flags.Server},
+		{"timeout", durationFlag(flags.Timeout)},
+	} {
+		if err := cfg.Set(f.key, f.value, config.Source{Origin: config.FromFlag, Name: "--" + f.key}); err != nil {
+			return nil, err
+		}
+	}
 	s := &session{cfg: cfg}
 	if flags.Debug || truthy(getenv, "ACTIVELOOP_CREDENTIAL_DEBUG") {
 		s.debug = stderr
 	}
-	s.debugf("config file %s (%s)", cfg.Path, map[bool]string{true: "read", false: "absent"}[cfg.Exists])
+	s.debugf("config file %s (%s)", cfg.Path, map[bool]string{true: "read", false: "absent"}[cfg.Found])
 	opts := cfg.StoreOptions()
 	octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -57,7 +65,7 @@ func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.
 		b, s.reason, err = store.Auto(octx, opts)
 	} else {
 		b, err = store.Open(octx, cfg.Backend, opts)
-		s.reason = "chosen by " + cfg.Source("backend")
+		s.reason = "chosen by " + cfg.Source("backend").String()
 	}
 	if err != nil {
 		return nil, err
@@ -65,6 +73,13 @@ func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.
 	s.store = store.New(b, cfg.Timeout)
 	s.debugf("backend %s: %s; opened in %s; timeout %s", b.Name(), s.reason, time.Since(start).Round(time.Microsecond), cfg.Timeout)
 	return s, nil
+}
+
+func durationFlag(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }
 
 func truthy(getenv env, name string) bool {
