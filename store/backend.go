@@ -22,7 +22,7 @@ var ErrNotFound = errors.New("credentials not found")
 var ErrUnavailable = errors.New("secure store unavailable")
 
 // Backend is one secure store. Store hands it keys made by EscapeKey: short,
-// non-empty strings of [A-Za-z0-9._%-] that never start with a dot, so they
+// non-empty strings of [A-Za-z0-9._%~-] that never start with a dot, so they
 // are safe as file names, attribute values and target names everywhere. Data
 // is an opaque byte string.
 //

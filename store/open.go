@@ -27,7 +27,7 @@ type Options struct {
 
 	KeychainName string // default the login keychain
 
-	KeyctlScope string // user, session, process or thread; default user
+	KeyctlScope string // user or session; default user
 
 	FileDir string // encrypted file backend directory
 

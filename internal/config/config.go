@@ -68,7 +68,7 @@ type Config struct {
 	KWalletWallet           string
 	KWalletFolder           string
 	KeychainName            string
-	KeyctlScope             string // user, session, process or thread
+	KeyctlScope             string // user or session
 	FileDir                 string
 	FilePassphraseFile      string        // path of a file holding the file backend's passphrase
 	FileKeyCacheTTL         time.Duration // how long the file backend may cache its derived key
@@ -243,7 +243,7 @@ var settings = [numSettings]setting{
 }
 
 // KeyctlScopes are the values keyctl_scope accepts.
-var KeyctlScopes = []string{"user", "session", "process", "thread"}
+var KeyctlScopes = []string{"user", "session"} // a Go process moves between threads, whose process and thread keyrings differ
 
 // Keys lists every setting's name, in the order status shows them.
 func Keys() []string {

@@ -177,12 +177,12 @@ func TestLoad(t *testing.T) {
 			name: "env only",
 			env: map[string]string{
 				"ACTIVELOOP_CREDENTIAL_SERVER":       "http://localhost:8080",
-				"ACTIVELOOP_CREDENTIAL_KEYCTL_SCOPE": "thread",
+				"ACTIVELOOP_CREDENTIAL_KEYCTL_SCOPE": "session",
 				"ACTIVELOOP_CREDENTIAL_WARN_BEFORE":  "0",
 			},
 			want: func(c *Config) {
 				c.Server = "http://localhost:8080"
-				c.KeyctlScope = "thread"
+				c.KeyctlScope = "session"
 				c.WarnBefore = 0
 			},
 			source: map[string]string{
@@ -440,7 +440,7 @@ func TestFileErrors(t *testing.T) {
 			name: "unknown keyctl scope",
 			file: "backend = \"keyctl\"\nkeyctl_scope = \"x\"\n",
 			line: 2, key: "keyctl_scope",
-			msg: `keyctl_scope: "x" is not a keyctl scope: choose one of user, session, process, thread`,
+			msg: `keyctl_scope: "x" is not a keyctl scope: choose one of user, session`,
 		},
 		{
 			name: "server without a scheme",
@@ -503,7 +503,7 @@ func TestEnvErrors(t *testing.T) {
 		{"timeout", "ACTIVELOOP_CREDENTIAL_TIMEOUT", "abc", `ACTIVELOOP_CREDENTIAL_TIMEOUT: "abc" is not a duration (e.g. "5s")`},
 		{"timeout too long", "ACTIVELOOP_CREDENTIAL_TIMEOUT", "1h", `ACTIVELOOP_CREDENTIAL_TIMEOUT: "1h" is more than the maximum, 10m`},
 		{"backend", "ACTIVELOOP_CREDENTIAL_BACKEND", "nope", `ACTIVELOOP_CREDENTIAL_BACKEND: "nope" is not a backend: choose one of auto, keychain, wincred, secret-service, kwallet, pass, keyctl, file`},
-		{"keyctl scope", "ACTIVELOOP_CREDENTIAL_KEYCTL_SCOPE", "x", `ACTIVELOOP_CREDENTIAL_KEYCTL_SCOPE: "x" is not a keyctl scope: choose one of user, session, process, thread`},
+		{"keyctl scope", "ACTIVELOOP_CREDENTIAL_KEYCTL_SCOPE", "x", `ACTIVELOOP_CREDENTIAL_KEYCTL_SCOPE: "x" is not a keyctl scope: choose one of user, session`},
 		{"warn_before", "ACTIVELOOP_CREDENTIAL_WARN_BEFORE", "-5m", `ACTIVELOOP_CREDENTIAL_WARN_BEFORE: "-5m" must not be negative`},
 		{"file_key_cache_ttl", "ACTIVELOOP_CREDENTIAL_FILE_KEY_CACHE_TTL", "soon", `ACTIVELOOP_CREDENTIAL_FILE_KEY_CACHE_TTL: "soon" is not a duration (e.g. "5s")`},
 		{"server", "ACTIVELOOP_CREDENTIAL_SERVER", "ftp://x", `ACTIVELOOP_CREDENTIAL_SERVER: "ftp://x" is not an http or https URL (e.g. "https://app.activeloop.ai")`},

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/99designs/keyring"
+	"golang.org/x/sys/unix"
+)
+
+func init() { backends["keyctl"] = openKeyctl }
+
+// keyctlMaxData is the kernel's limit on the payload of a "user" key.
+const keyctlMaxData = 32767
+
+// keyctlPerm lets every process of the user, not only those that possess the
+// keys, read and write them. By default keys grant the user only "view", and
+// a process possesses keys in the user keyring only if its session keyring
+// links that keyring: a container's session keyring and a new session
+// (`keyctl session`) do not, so items written in one process could not be
+// read by the next.
+var keyctlPerm = keyring.GetPermissions(
+	keyring.KEYCTL_PERM_ALL,
+	keyring.KEYCTL_PERM_VIEW|keyring.KEYCTL_PERM_READ|keyring.KEYCTL_PERM_WRITE|keyring.KEYCTL_PERM_SEARCH|keyring.KEYCTL_PERM_LINK,
+	0, 0)
+
+// keyctlBackend keeps items as "user" keys in a keyring named Namespace,
+// linked into the user (or session) keyring: Keys reads only that keyring.
+// Items in the user scope last while the user has a process running.
+type keyctlBackend struct{ keyringBackend }
+
+func (*keyctlBackend) MaxData() int { return keyctlMaxData }
+
+func (b *keyctlBackend) Set(ctx context.Context, key string, data []byte, label string) error {
+	err := b.keyringBackend.Set(ctx, key, data, label)
+	// The library formats errno values with %v: match the text.
+	if err != nil && strings.Contains(err.Error(), unix.EDQUOT.Error()) {
+		return fmt.Errorf("%w (the kernel's key quota for this user is full: see /proc/sys/kernel/keys/maxbytes and maxkeys, or remove unused keys)", err)
+	}
+	return err
+}
+
+func openKeyctl(_ context.Context, o Options) (Backend, error) {
+	scope := o.KeyctlScope
+	if scope == "" {
+		scope = "user"
+	}
+	cfg := keyring.Config{
+		AllowedBackends: []keyring.BackendType{keyring.KeyCtlBackend},
+		KeyCtlScope:     scope,
+		ServiceName:     Namespace,
+	}
+	ring := "@u"
+	switch scope {
+	case "user":
+		if err := keyctlReachable(unix.KEY_SPEC_USER_KEYRING); err != nil {
+			return nil, err
+		}
+		cfg.KeyCtlPerm = keyctlPerm
+	case "session":
+		ring = "@s"
+		if err := keyctlReachable(unix.KEY_SPEC_SESSION_KEYRING); err != nil {
+			return nil, err
+		}
+		// Without a session keyring of its own, the library would create
+		// one for a single thread, and the items would go with the process.
+		own, _ := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+		shared, _ := unix.KeyctlGetKeyringID(unix.KEY_SPEC_USER_SESSION_KEYRING, false)
+		if own == shared {
+			return nil, fmt.Errorf("%w: this process has no session keyring: run it in a login session or under `keyctl session`, or use keyctl scope user", ErrUnavailable)
+		}
+		// Session keys are possessed by the whole session: default
+		// permissions suffice, and the library cannot set others here (it
+		// stages new keyrings in the session keyring and unlinks them).
+	case "process", "thread":
+		// The kernel gives each thread its own copy of these, and a Go
+		// program moves its work between threads.
+		return nil, fmt.Errorf("keyctl scope %q cannot hold items between calls of this helper: use user or session", scope)
+	default:
+		return nil, fmt.Errorf("unknown keyctl scope %q: use user or session", scope)
+	}
+	kr, err := keyring.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// Read the named keyring now: one made with the kernel's default
+	// permissions by another program cannot be read outside its session.
+	if _, err := kr.Keys(); err != nil {
+		return nil, fmt.Errorf("%w: the %s keyring cannot be read (%w): if another session made it, remove it with `keyctl unlink %%keyring:%s %s` and store the credentials again", ErrUnavailable, Namespace, err, Namespace, ring)
+	}
+	return &keyctlBackend{keyringBackend{name: "keyctl", kr: kr, missing: func(_ string, err error) bool {
+		return errors.Is(err, unix.ENOKEY) || errors.Is(err, unix.EKEYREVOKED) || errors.Is(err, unix.EKEYEXPIRED)
+	}}}, nil
+}
+
+// keyctlReachable checks that the keyctl system calls work: the library
+// hides their errno, and container runtimes often block them. It creates
+// nothing: the kernel makes the user keyrings on first use anyway.
+func keyctlReachable(ring int) error {
+	_, err := unix.KeyctlGetKeyringID(ring, false)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOSYS):
+		return fmt.Errorf("%w: the kernel keyring is not reachable (%w): container runtimes often block the keyctl and add_key system calls; allow them in the seccomp profile or choose another backend", ErrUnavailable, err)
+	}
+	return fmt.Errorf("%w: the kernel keyring is not reachable: %w", ErrUnavailable, err)
+}

@@ -1,0 +1,156 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/activeloopai/activeloop-credential-helper/internal/testenv"
+	"github.com/activeloopai/activeloop-credential-helper/store"
+	"github.com/activeloopai/activeloop-credential-helper/store/storetest"
+)
+
+// keyctlForeigner adds keys as another program would: right in the user
+// keyring, beside the helper's keyring.
+type keyctlForeigner struct{ store.Backend }
+
+func (k keyctlForeigner) MaxData() int { return k.Backend.(store.DataLimiter).MaxData() }
+
+func (keyctlForeigner) AddForeignItem(t *testing.T, name string, data []byte) {
+	id := keyctl(t, data, "padd", "user", name, "@u")
+	t.Cleanup(func() { exec.Command("keyctl", "unlink", id, "@u").Run() })
+}
+
+// keyctl runs keyctl(1) with stdin and returns its output.
+func keyctl(t testing.TB, stdin []byte, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("keyctl", args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("keyctl %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestKeyctlBackend(t *testing.T) {
+	o := testenv.Keyctl(t)
+	storetest.Run(t, func(t *testing.T) store.Backend {
+		return keyctlForeigner{openKeyringBackend(t, "keyctl", o)}
+	})
+}
+
+// childEnv, when set, makes TestKeyctlChild do its part of another test, in
+// a process of its own.
+const childEnv = "STORE_TEST_KEYCTL_CHILD"
+
+// inSession runs TestKeyctlChild in the session keyring named session, "-"
+// for a new one. A new session keyring does not link the user keyring, as in
+// a container or under a service manager.
+func inSession(t *testing.T, session, part string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("keyctl", "session", session, exe, "-test.run=^TestKeyctlChild$")
+	cmd.Env = append(os.Environ(), childEnv+"="+part)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s in session keyring %s: %v\n%s", part, session, err, out)
+	}
+}
+
+func TestKeyctlChild(t *testing.T) {
+	part := os.Getenv(childEnv)
+	if part == "" {
+		return // run by the tests below
+	}
+	ctx := context.Background()
+	switch part {
+	case "user":
+		b := openKeyringBackend(t, "keyctl", store.Options{})
+		got, err := b.Get(ctx, "from-parent")
+		if err != nil || string(got) != "parent wrote this" {
+			t.Fatalf("Get(from-parent) = %q, %v", got, err)
+		}
+		if err := b.Set(ctx, "from-child", []byte("child wrote this"), "label"); err != nil {
+			t.Fatal(err)
+		}
+	case "session":
+		b := openKeyringBackend(t, "keyctl", store.Options{KeyctlScope: "session"})
+		if err := b.Set(ctx, "k", []byte("v"), "label"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Get(ctx, "k"); err != nil || string(got) != "v" {
+			t.Fatalf("Get(k) = %q, %v", got, err)
+		}
+		if keys, err := b.Keys(ctx); err != nil || !slices.Equal(keys, []string{"k"}) {
+			t.Fatalf("Keys = %q, %v", keys, err)
+		}
+		if err := b.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	case "no-session":
+		// Without a session keyring of its own the process would keep
+		// items in one that dies with it: the scope must refuse.
+		_, err := store.Open(ctx, "keyctl", store.Options{KeyctlScope: "session"})
+		if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "no session keyring") {
+			t.Fatalf("Open(session) without a session keyring: %v, want ErrUnavailable", err)
+		}
+	default:
+		t.Fatalf("unknown part %q", part)
+	}
+}
+
+func TestKeyctlItemsSurviveANewSession(t *testing.T) {
+	o := testenv.Keyctl(t)
+	b := openKeyringBackend(t, "keyctl", o)
+	ctx := context.Background()
+	if err := b.Set(ctx, "from-parent", []byte("parent wrote this"), "label"); err != nil {
+		t.Fatal(err)
+	}
+	inSession(t, "-", "user")
+	got, err := b.Get(ctx, "from-child")
+	if err != nil || string(got) != "child wrote this" {
+		t.Fatalf("Get(from-child) = %q, %v", got, err)
+	}
+}
+
+func TestKeyctlSessionScope(t *testing.T) {
+	testenv.Keyctl(t)
+	inSession(t, "-", "session")
+	// The user's session keyring stands in for a session keyring when a
+	// process has none: join it explicitly to be in that state.
+	inSession(t, "_uid_ses."+strconv.Itoa(os.Getuid()), "no-session")
+}
+
+func TestKeyctlScopesThatCannotWork(t *testing.T) {
+	for _, scope := range []string{"process", "thread", "group", "bogus"} {
+		_, err := store.Open(context.Background(), "keyctl", store.Options{KeyctlScope: scope})
+		if err == nil || !strings.Contains(err.Error(), "use user or session") {
+			t.Errorf("Open(keyctl, scope %s): %v, want an error naming the scopes that work", scope, err)
+		}
+	}
+}
+
+func BenchmarkKeyctlGet(b *testing.B) {
+	o := testenv.Keyctl(b)
+	be := openKeyringBackend(b, "keyctl", o)
+	ctx := context.Background()
+	if err := be.Set(ctx, "bench", []byte(`{"v":1}`), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := be.Get(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

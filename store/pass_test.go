@@ -1,0 +1,208 @@
+//go:build !windows
+
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/activeloopai/activeloop-credential-helper/internal/testenv"
+	"github.com/activeloopai/activeloop-credential-helper/store"
+	"github.com/activeloopai/activeloop-credential-helper/store/storetest"
+)
+
+func openKeyringBackend(t testing.TB, name string, o store.Options) store.Backend {
+	t.Helper()
+	b, err := store.Open(context.Background(), name, o)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", name, err)
+	}
+	return b
+}
+
+// passForeigner adds items as another program using the same password
+// store would: outside the helper's prefix.
+type passForeigner struct{ store.Backend }
+
+func (passForeigner) AddForeignItem(t *testing.T, name string, data []byte) {
+	passInsert(t, "other-app/"+name, data)
+}
+
+// passInsert stores data under name with pass itself.
+func passInsert(t testing.TB, name string, data []byte) {
+	t.Helper()
+	cmd := exec.Command("pass", "insert", "--multiline", "--force", name)
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pass insert %s: %v\n%s", name, err, out)
+	}
+}
+
+func TestPassBackend(t *testing.T) {
+	o := testenv.Pass(t)
+	storetest.Run(t, func(t *testing.T) store.Backend {
+		return passForeigner{openKeyringBackend(t, "pass", o)}
+	})
+}
+
+func TestPassKeysListsOnlyItemsOfTheHelper(t *testing.T) {
+	o := testenv.Pass(t)
+	b := openKeyringBackend(t, "pass", o)
+	ctx := context.Background()
+	if err := b.Set(ctx, "ours", []byte("x"), "label"); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing EscapeKey makes: a subdirectory, a dot file, a file pass
+	// does not show, and an item outside the prefix.
+	passInsert(t, store.Namespace+"/sub/nested", []byte("n"))
+	passInsert(t, store.Namespace+"/.hidden", []byte("h"))
+	passInsert(t, "other-app/ours", []byte("o"))
+	if err := os.WriteFile(filepath.Join(o.PassDir, store.Namespace, "notes.txt"), []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := b.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"ours"}) {
+		t.Fatalf("Keys = %q, want [ours]", keys)
+	}
+}
+
+func TestPassForeignItemErrorHidesItsContent(t *testing.T) {
+	o := testenv.Pass(t)
+	b := openKeyringBackend(t, "pass", o)
+	// An item the user wrote with pass: not the library's JSON. The JSON
+	// decoder's own message would quote it.
+	const content = "31415926535"
+	passInsert(t, store.Namespace+"/by-hand", []byte(content))
+	_, err := b.Get(context.Background(), "by-hand")
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of an item in another format: %v, want an error", err)
+	}
+	if strings.Contains(err.Error(), content[:4]) {
+		t.Fatalf("error quotes the item: %v", err)
+	}
+}
+
+func TestPassSecretOnlyOnStdin(t *testing.T) {
+	// A stand-in for pass that records its arguments and its stdin.
+	bin, logs := t.TempDir(), t.TempDir()
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >>" + logs + "/argv\ncat >>" + logs + "/stdin\n"
+	if err := os.WriteFile(filepath.Join(bin, "pass"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".gpg-id"), []byte("ci@example.invalid\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := openKeyringBackend(t, "pass", store.Options{PassDir: dir})
+
+	secret := []byte("s3cret-token-value")
+	if err := b.Set(context.Background(), "k", secret, "label"); err != nil {
+		t.Fatal(err)
+	}
+	argv, _ := os.ReadFile(filepath.Join(logs, "argv"))
+	stdin, _ := os.ReadFile(filepath.Join(logs, "stdin"))
+	encoded := base64.StdEncoding.EncodeToString(secret)
+	if !bytes.Contains(argv, []byte("insert")) || bytes.Contains(argv, secret) || bytes.Contains(argv, []byte(encoded)) {
+		t.Fatalf("pass argv = %q", argv)
+	}
+	if !bytes.Contains(stdin, []byte(encoded)) {
+		t.Fatalf("pass stdin = %q, want the item", stdin)
+	}
+}
+
+func TestPassUninitialisedStore(t *testing.T) {
+	_, err := store.Open(context.Background(), "pass", store.Options{PassDir: t.TempDir()})
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "pass init") {
+		t.Fatalf("Open of an uninitialised store: %v, want ErrUnavailable naming pass init", err)
+	}
+}
+
+func TestPassNotInstalled(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := store.Open(context.Background(), "pass", store.Options{PassDir: t.TempDir()})
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "pass program is not on PATH") {
+		t.Fatalf("Open without pass: %v, want ErrUnavailable saying pass is missing", err)
+	}
+}
+
+func TestPassWithoutGPG(t *testing.T) {
+	pass, err := exec.LookPath("pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(pass, filepath.Join(bin, "pass")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	_, err = store.Open(context.Background(), "pass", store.Options{PassDir: t.TempDir()})
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "install GnuPG") {
+		t.Fatalf("Open without gpg: %v, want ErrUnavailable saying gpg is missing", err)
+	}
+}
+
+func TestPassBadPrefix(t *testing.T) {
+	for _, prefix := range []string{"../elsewhere", "/abs", "a/../../b"} {
+		if _, err := store.Open(context.Background(), "pass", store.Options{PassPrefix: prefix}); err == nil {
+			t.Errorf("Open with prefix %q succeeded", prefix)
+		}
+	}
+}
+
+func TestPassHungAgentMeetsTheDeadline(t *testing.T) {
+	o := testenv.Pass(t)
+	const timeout = time.Second
+	s := store.New(openKeyringBackend(t, "pass", o), timeout)
+	ctx := context.Background()
+	r := store.Record{ServerURL: "https://app.activeloop.ai", Username: "ci", Secret: []byte("tok")}
+	if err := s.Put(ctx, r.ServerURL, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, r.ServerURL); err != nil {
+		t.Fatal(err)
+	}
+
+	pid := testenv.GPGAgentPID(t)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+
+	start := time.Now()
+	_, err := s.Get(ctx, r.ServerURL)
+	took := time.Since(start)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Get with a stopped gpg-agent: %v, want ErrUnavailable", err)
+	}
+	if took < timeout || took > timeout+2*time.Second {
+		t.Fatalf("Get with a stopped gpg-agent returned after %s, want the %s deadline", took, timeout)
+	}
+}
+
+func BenchmarkPassGet(b *testing.B) {
+	o := testenv.Pass(b)
+	be := openKeyringBackend(b, "pass", o)
+	ctx := context.Background()
+	if err := be.Set(ctx, "bench", []byte(`{"v":1}`), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := be.Get(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
