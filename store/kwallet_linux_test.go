@@ -1,0 +1,174 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/activeloopai/activeloop-credential-helper/internal/testenv"
+	"github.com/activeloopai/activeloop-credential-helper/store"
+	"github.com/activeloopai/activeloop-credential-helper/store/storetest"
+	"github.com/godbus/dbus/v5"
+)
+
+// kwalletTest is the kwallet backend on a test's private kwalletd, able to
+// write entries as another application would.
+type kwalletTest struct {
+	store.Backend
+	bus string
+}
+
+// AddForeignItem writes a password in another application's folder, under
+// the same name in the wallet's shared folder too.
+func (k kwalletTest) AddForeignItem(t *testing.T, name string, data []byte) {
+	t.Helper()
+	handle := kwOpen(t, k.bus, "other-app")
+	for _, folder := range []string{"other-app", "Passwords"} {
+		kwCall(t, k.bus, "createFolder", handle, folder, "other-app")
+		var rc int32
+		kwCall(t, k.bus, "writePassword", handle, folder, name, string(data), "other-app").Store(&rc)
+		if rc != 0 {
+			t.Fatalf("writePassword in %s: %d", folder, rc)
+		}
+	}
+}
+
+// kwCall calls kwalletd on bus as another client would.
+func kwCall(t testing.TB, bus, method string, args ...any) *dbus.Call {
+	t.Helper()
+	conn, err := dbus.Connect(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := conn.Object("org.kde.kwalletd5", "/modules/kwalletd5").CallWithContext(ctx, "org.kde.KWallet."+method, dbus.FlagNoAutoStart, args...)
+	if c.Err != nil {
+		t.Fatalf("%s: %v", method, c.Err)
+	}
+	return c
+}
+
+// kwOpen opens the test wallet for appid with the plain open, which leaves
+// the handle valid after the connection that asked for it closes.
+func kwOpen(t testing.TB, bus, appid string) int32 {
+	t.Helper()
+	var handle int32
+	kwCall(t, bus, "open", testenv.KWalletName, int64(0), appid).Store(&handle)
+	if handle < 0 {
+		t.Fatalf("open: %d", handle)
+	}
+	return handle
+}
+
+func kwallet(t testing.TB, bus string) store.Backend {
+	return openOnBus(t, "kwallet", store.Options{SessionBus: bus})
+}
+
+func TestKWalletBehaviour(t *testing.T) {
+	bus := testenv.KWallet(t)
+	storetest.Run(t, func(t *testing.T) store.Backend {
+		return kwalletTest{kwallet(t, bus), bus}
+	})
+}
+
+// TestKWalletFolders checks that items go to the configured folder, as
+// passwords in our encoding, and that an entry another application put
+// there is an error rather than data.
+func TestKWalletFolders(t *testing.T) {
+	bus := testenv.KWallet(t)
+	b := openOnBus(t, "kwallet", store.Options{SessionBus: bus, KWalletWallet: testenv.KWalletName, KWalletFolder: "elsewhere"})
+	ctx := context.Background()
+	if err := b.Set(ctx, "k", []byte("v\x00\xff"), "label"); err != nil {
+		t.Fatal(err)
+	}
+	handle := kwOpen(t, bus, "other-app")
+	var s string
+	kwCall(t, bus, "readPassword", handle, "elsewhere", "k", "other-app").Store(&s)
+	if want := "base64:dgD/"; s != want {
+		t.Errorf("stored %q, want %q", s, want)
+	}
+
+	kwCall(t, bus, "writePassword", handle, "elsewhere", "plain", "not ours", "other-app")
+	_, err := b.Get(ctx, "plain")
+	if err == nil || !strings.Contains(err.Error(), "not written by this helper") || strings.Contains(err.Error(), "not ours") {
+		t.Errorf("Get of an entry in another format: %v", err)
+	}
+}
+
+// TestKWalletClosed checks that a closed wallet, which kwalletd would ask the
+// password of in a dialog nobody can see here, is an error at the deadline
+// that says what to do, never a hang.
+func TestKWalletClosed(t *testing.T) {
+	bus := testenv.KWallet(t)
+	kwCall(t, bus, "close", testenv.KWalletName, true)
+	took, err := openOnBusWithin("kwallet", store.Options{SessionBus: bus}, 2*time.Second)
+	wantBusUnavailable(t, err, took, 2500*time.Millisecond, "asking for its password")
+}
+
+// TestKWalletClosedWhileOpen checks that a wallet closed under an open
+// backend is an error, not an empty store.
+func TestKWalletClosedWhileOpen(t *testing.T) {
+	bus := testenv.KWallet(t)
+	b := kwallet(t, bus)
+	ctx := context.Background()
+	if err := b.Set(ctx, "k", []byte("v"), "k"); err != nil {
+		t.Fatal(err)
+	}
+	kwCall(t, bus, "close", testenv.KWalletName, true)
+	start := time.Now()
+	_, err := b.Get(ctx, "k")
+	wantBusUnavailable(t, err, time.Since(start), time.Second, "was closed")
+	_, err = b.Keys(ctx)
+	wantBusUnavailable(t, err, time.Since(start), time.Second, "was closed")
+}
+
+func TestKWalletMissingWallet(t *testing.T) {
+	bus := testenv.KWallet(t)
+	took, err := openOnBusWithin("kwallet", store.Options{SessionBus: bus, KWalletWallet: "nonesuch"}, 2*time.Second)
+	wantBusUnavailable(t, err, took, time.Second, `no wallet named "nonesuch"`)
+}
+
+func TestKWalletNotRunning(t *testing.T) {
+	bus := testenv.SessionBus(t)
+	took, err := openOnBusWithin("kwallet", store.Options{SessionBus: bus}, 2*time.Second)
+	wantBusUnavailable(t, err, took, time.Second, "kwalletd5 is not running")
+}
+
+func TestKWalletUnresponsiveOwner(t *testing.T) {
+	bus := testenv.SessionBus(t)
+	testenv.Unresponsive(t, bus, "org.kde.kwalletd5")
+	took, err := openOnBusWithin("kwallet", store.Options{SessionBus: bus}, time.Second)
+	wantBusUnavailable(t, err, took, 1500*time.Millisecond, "in time")
+	if took < time.Second {
+		t.Errorf("gave up after %s, before the deadline", took)
+	}
+}
+
+func BenchmarkKWalletGet(b *testing.B) {
+	bus := testenv.KWallet(b)
+	k := kwallet(b, bus)
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("x"), 300) // about the size of a record
+	if err := k.Set(ctx, "bench", data, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := k.Get(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKWalletOpenGet is what one run of the helper spends in the store:
+// connect, check and open the wallet, read.
+func BenchmarkKWalletOpenGet(b *testing.B) {
+	bus := testenv.KWallet(b)
+	if err := kwallet(b, bus).Set(context.Background(), "bench", []byte("x"), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	benchOpenGet(b, "kwallet", store.Options{SessionBus: bus})
+}
