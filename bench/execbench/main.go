@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command execbench measures what a host tool pays for one request to a
 // credential helper: fork, exec, the request on stdin, the answer on stdout,
 // exit. It runs a command many times and prints the median, 10th and 90th
