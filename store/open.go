@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Namespace prefixes every item this helper writes: the pass subdirectory, the
@@ -29,7 +30,9 @@ type Options struct {
 
 	KeyctlScope string // user or session; default user
 
-	FileDir string // encrypted file backend directory
+	FileDir            string        // encrypted file backend directory
+	FilePassphraseFile string        // a file holding the file backend's passphrase
+	FileKeyCacheTTL    time.Duration // how long the derived key may be cached; 0 disables
 
 	// SessionBus is the D-Bus session bus address for secret-service and
 	// kwallet; empty means the one the process was started with. Never

@@ -379,6 +379,8 @@ func (c *Config) StoreOptions() store.Options {
 		KeychainName:            c.KeychainName,
 		KeyctlScope:             c.KeyctlScope,
 		FileDir:                 c.FileDir,
+		FilePassphraseFile:      c.FilePassphraseFile,
+		FileKeyCacheTTL:         c.FileKeyCacheTTL,
 	}
 }
 
