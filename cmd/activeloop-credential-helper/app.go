@@ -33,8 +33,22 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv en
 	}
 }
 
+// appEnv is what every command needs: the process's streams and environment,
+// and the global flags once parsed.
+type appEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         env
+	flags          flagSettings
+}
+
+// commandGroups add the commands of other files (one file per group) to the
+// app, after the protocol verbs.
+var commandGroups []func(*appEnv) []*cli.Command
+
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv env) *cli.App {
-	var flags flagSettings
+	e := &appEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	flags := &e.flags
 	protocol := func(verb, usage string) *cli.Command {
 		return &cli.Command{
 			Name:     verb,
@@ -44,12 +58,22 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv env) *cli.App {
 				if c.Args().Present() {
 					return fmt.Errorf("%s takes no arguments (its input is on stdin)", verb)
 				}
-				if code := dockerVerb(mainName, verb, stdin, stdout, stderr, getenv, flags); code != 0 {
+				if code := dockerVerb(mainName, verb, stdin, stdout, stderr, getenv, *flags); code != 0 {
 					return exitError{code}
 				}
 				return nil
 			},
 		}
+	}
+	commands := []*cli.Command{
+		protocol("store", `store credentials read as JSON from stdin: {"ServerURL":…,"Username":…,"Secret":…}`),
+		protocol("get", "print the credentials for the server URL read from stdin, as JSON"),
+		protocol("erase", "erase the credentials for the server URL read from stdin"),
+		protocol("list", "print a JSON object of every stored server URL and its username"),
+		protocol("version", "print the protocol version line"),
+	}
+	for _, group := range commandGroups {
+		commands = append(commands, group(e)...)
 	}
 	return &cli.App{
 		Name:    mainName,
@@ -84,13 +108,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv env) *cli.App {
 				Destination: &flags.Debug,
 			},
 		},
-		Commands: []*cli.Command{
-			protocol("store", `store credentials read as JSON from stdin: {"ServerURL":…,"Username":…,"Secret":…}`),
-			protocol("get", "print the credentials for the server URL read from stdin, as JSON"),
-			protocol("erase", "erase the credentials for the server URL read from stdin"),
-			protocol("list", "print a JSON object of every stored server URL and its username"),
-			protocol("version", "print the protocol version line"),
-		},
+		Commands: commands,
 		OnUsageError: func(c *cli.Context, err error, _ bool) error { return err },
 		// Reached with no command, or one that does not exist.
 		Action: func(c *cli.Context) error {

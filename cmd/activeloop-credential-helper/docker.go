@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -43,7 +44,13 @@ func dockerVerb(name, verb string, stdin io.Reader, stdout, stderr io.Writer, ge
 	default:
 		err = fmt.Errorf("%s: unknown action: %s", name, verb)
 	}
-	if err != nil {
+	var usage usageError
+	switch {
+	case errors.As(err, &usage):
+		// A bad flag value is the person's mistake, not a protocol answer.
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	case err != nil:
 		fmt.Fprintln(stdout, err)
 		return 1
 	}

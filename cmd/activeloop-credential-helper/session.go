@@ -20,6 +20,11 @@ type flagSettings struct {
 	Debug   bool
 }
 
+// usageError marks a mistake in the command line: exit status 2, not 1.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 // session is what one invocation resolved: its settings and its store.
 type session struct {
 	cfg    *config.Config
@@ -49,7 +54,7 @@ func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.
 		{"timeout", durationFlag(flags.Timeout)},
 	} {
 		if err := cfg.Set(f.key, f.value, config.Source{Origin: config.FromFlag, Name: "--" + f.key}); err != nil {
-			return nil, err
+			return nil, usageError{err}
 		}
 	}
 	s := &session{cfg: cfg}
