@@ -108,7 +108,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv env) *cli.App {
 				Destination: &flags.Debug,
 			},
 		},
-		Commands: commands,
+		Commands:     commands,
 		OnUsageError: func(c *cli.Context, err error, _ bool) error { return err },
 		// Reached with no command, or one that does not exist.
 		Action: func(c *cli.Context) error {
