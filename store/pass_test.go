@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,7 +187,8 @@ func TestPassHungAgentMeetsTheDeadline(t *testing.T) {
 	_, err := s.Get(ctx, r.ServerURL)
 	took := time.Since(start)
 	if !errors.Is(err, store.ErrUnavailable) {
-		t.Fatalf("Get with a stopped gpg-agent: %v, want ErrUnavailable", err)
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		t.Fatalf("Get with a stopped gpg-agent (pid %d, stat %q): %v after %s, want ErrUnavailable", pid, stat, err, took)
 	}
 	if took < timeout || took > timeout+2*time.Second {
 		t.Fatalf("Get with a stopped gpg-agent returned after %s, want the %s deadline", took, timeout)

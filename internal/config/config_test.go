@@ -72,8 +72,8 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("Source(%q) = %+v (%s), want default", k, s, s)
 		}
 	}
-	if got := c.StoreOptions(); got != (store.Options{}) {
-		t.Errorf("StoreOptions() = %+v, want the zero value (every backend default)", got)
+	if got := c.StoreOptions(); got != (store.Options{FileKeyCacheTTL: DefaultFileKeyCacheTTL}) {
+		t.Errorf("StoreOptions() = %+v, want every backend default", got)
 	}
 }
 
@@ -283,6 +283,7 @@ func TestStoreOptions(t *testing.T) {
 		KeychainName:            "ci.keychain",
 		KeyctlScope:             "session",
 		FileDir:                 "/srv/creds",
+		FilePassphraseFile:      "/run/secrets/passphrase",
 	}
 	if got := c.StoreOptions(); got != want {
 		t.Errorf("StoreOptions() = %+v, want %+v", got, want)
