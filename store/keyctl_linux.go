@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"runtime"
 
 	"github.com/99designs/keyring"
 	"golang.org/x/sys/unix"
@@ -28,18 +28,44 @@ var keyctlPerm = keyring.GetPermissions(
 
 // keyctlBackend keeps items as "user" keys in a keyring named Namespace,
 // linked into the user (or session) keyring: Keys reads only that keyring.
-// Items in the user scope last while the user has a process running.
-type keyctlBackend struct{ keyringBackend }
+// Items last until the user's last session ends or the machine reboots.
+type keyctlBackend struct {
+	keyringBackend
+	ring int    // the named keyring's serial number
+	perm uint32 // permissions set on new keys; 0 keeps the kernel's default
+}
 
 func (*keyctlBackend) MaxData() int { return keyctlMaxData }
 
-func (b *keyctlBackend) Set(ctx context.Context, key string, data []byte, label string) error {
-	err := b.keyringBackend.Set(ctx, key, data, label)
-	// The library formats errno values with %v: match the text.
-	if err != nil && strings.Contains(err.Error(), unix.EDQUOT.Error()) {
-		return fmt.Errorf("%w (the kernel's key quota for this user is full: see /proc/sys/kernel/keys/maxbytes and maxkeys, or remove unused keys)", err)
+// Set stages the new key in this thread's own keyring, where only this thread
+// possesses it, sets its permissions, then links it into the named keyring,
+// which atomically displaces the old key of the same name. The library stages
+// in the session keyring instead, which concurrent processes share: one
+// process's unlink there could take possession away from another between its
+// add and its setperm, and that store failed with "permission denied".
+func (b *keyctlBackend) Set(ctx context.Context, key string, data []byte, _ string) error {
+	if err := checkCall(ctx, key); err != nil {
+		return err
 	}
-	return err
+	runtime.LockOSThread() // the thread keyring is this OS thread's alone
+	defer runtime.UnlockOSThread()
+	id, err := unix.AddKey("user", key, data, unix.KEY_SPEC_THREAD_KEYRING)
+	if err != nil {
+		if errors.Is(err, unix.EDQUOT) {
+			return fmt.Errorf("%w: writing %s: the kernel's key quota for this user is full: see /proc/sys/kernel/keys/maxbytes and maxkeys, or remove unused keys", ErrUnavailable, key)
+		}
+		return b.fail("writing", key, err)
+	}
+	defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_THREAD_KEYRING, 0, 0)
+	if b.perm != 0 {
+		if _, err := unix.KeyctlInt(unix.KEYCTL_SETPERM, id, int(b.perm), 0, 0); err != nil {
+			return b.fail("writing", key, err)
+		}
+	}
+	if _, err := unix.KeyctlInt(unix.KEYCTL_LINK, id, b.ring, 0, 0); err != nil {
+		return b.fail("writing", key, err)
+	}
+	return nil
 }
 
 func openKeyctl(_ context.Context, o Options) (Backend, error) {
@@ -90,9 +116,21 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 	if _, err := kr.Keys(); err != nil {
 		return nil, fmt.Errorf("%w: the %s keyring cannot be read (%w): if another session made it, remove it with `keyctl unlink %%keyring:%s %s` and store the credentials again", ErrUnavailable, Namespace, err, Namespace, ring)
 	}
-	return &keyctlBackend{keyringBackend{name: "keyctl", kr: kr, missing: func(_ string, err error) bool {
-		return errors.Is(err, unix.ENOKEY) || errors.Is(err, unix.EKEYREVOKED) || errors.Is(err, unix.EKEYEXPIRED)
-	}}}, nil
+	parent := unix.KEY_SPEC_USER_KEYRING
+	if scope == "session" {
+		parent = unix.KEY_SPEC_SESSION_KEYRING
+	}
+	id, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: finding the %s keyring in %s: %w", ErrUnavailable, Namespace, ring, err)
+	}
+	return &keyctlBackend{
+		keyringBackend: keyringBackend{name: "keyctl", kr: kr, missing: func(_ string, err error) bool {
+			return errors.Is(err, unix.ENOKEY) || errors.Is(err, unix.EKEYREVOKED) || errors.Is(err, unix.EKEYEXPIRED)
+		}},
+		ring: id,
+		perm: uint32(cfg.KeyCtlPerm),
+	}, nil
 }
 
 // keyctlReachable checks that the keyctl system calls work: the library

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/activeloopai/activeloop-credential-helper/internal/testenv"
@@ -138,6 +140,45 @@ func TestKeyctlScopesThatCannotWork(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "use user or session") {
 			t.Errorf("Open(keyctl, scope %s): %v, want an error naming the scopes that work", scope, err)
 		}
+	}
+}
+
+// Concurrent writers, each with a backend of its own as separate processes
+// would have, all succeed, and the item ends as one of the values written.
+func TestKeyctlConcurrentWriters(t *testing.T) {
+	o := testenv.Keyctl(t)
+	const writers, rounds = 8, 200
+	errs := make(chan error, writers*rounds)
+	var wg sync.WaitGroup
+	for w := range writers {
+		b := openKeyringBackend(t, "keyctl", o)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				key := "shared"
+				if r%2 == 1 {
+					key = fmt.Sprintf("own-%d", w)
+				}
+				errs <- b.Set(context.Background(), key, fmt.Appendf(nil, "value %d/%d", w, r), "")
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Set: %v", err)
+		}
+	}
+	b := openKeyringBackend(t, "keyctl", o)
+	got, err := b.Get(context.Background(), "shared")
+	if err != nil || !strings.HasPrefix(string(got), "value ") {
+		t.Fatalf("Get after concurrent writes = %q, %v", got, err)
+	}
+	keys, err := b.Keys(context.Background())
+	if err != nil || len(keys) != writers+1 {
+		t.Fatalf("Keys = %q, %v; want %d items", keys, err, writers+1)
 	}
 }
 
