@@ -59,8 +59,8 @@ func SessionBus(t testing.TB) string {
 // its login keyring created and unlocked with KeyringPassword, and returns the
 // bus address. Both are stopped when the test ends.
 func SecretService(t testing.TB) string {
-	needProgram(t, "gnome-keyring-daemon", "gnome-keyring")
-	needProgram(t, "secret-tool", "libsecret-tools") // tests write other applications' items with it
+	requireProgram(t, "gnome-keyring-daemon", "gnome-keyring")
+	requireProgram(t, "secret-tool", "libsecret-tools") // tests write other applications' items with it
 	state, bus := sessionBus(t)
 	cmd := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
 	cmd.Env = childEnv(state, bus)
@@ -86,7 +86,7 @@ func SecretService(t testing.TB) string {
 // KWalletName created and opened the way pam_kwallet opens it at login, and
 // returns the bus address. Both are stopped when the test ends.
 func KWallet(t testing.TB) string {
-	needProgram(t, "kwalletd5", "libkf5wallet-bin")
+	requireProgram(t, "kwalletd5", "libkf5wallet-bin")
 	state, bus := sessionBus(t)
 	// No first-use wizard, this helper allowed without asking, and no Secret
 	// Service API, which is gnome-keyring's job in these tests.
@@ -142,17 +142,10 @@ func Env(bus string) []string {
 	return append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+bus)
 }
 
-func needProgram(t testing.TB, program, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(program); err != nil {
-		t.Fatalf("%s is needed to test against a real store: install it: apt-get install %s", program, pkg)
-	}
-}
-
 // sessionBus starts a dbus-daemon in a new state directory and returns both.
 func sessionBus(t testing.TB) (state, bus string) {
 	t.Helper()
-	needProgram(t, "dbus-daemon", "dbus-daemon")
+	requireProgram(t, "dbus-daemon", "dbus-daemon")
 	// Not t.TempDir: a unix socket path must fit in 108 bytes, and test names
 	// go into t.TempDir's.
 	state, err := os.MkdirTemp("", "al")
