@@ -78,10 +78,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv env) *cli.App {
 	return &cli.App{
 		Name:    mainName,
 		Usage:   "keep Deep Lake tokens in the operating system's secure store",
-		Version: getVersion(),
+		Version: longVersion(),
 		Description: "Serves tokens to docker (as " + dockerName + ") and to any program that execs it.\n" +
-			"Settings: flags, then ACTIVELOOP_CREDENTIAL_* environment variables, then the config file\n" +
-			"($ACTIVELOOP_CREDENTIAL_HELPER_CONFIG or <user config dir>/activeloop/credential-helper.toml).",
+			"Settings come from flags, then `ACTIVELOOP_CREDENTIAL_*` environment variables, then the\n" +
+			"config file (`$ACTIVELOOP_CREDENTIAL_HELPER_CONFIG`, or `activeloop/credential-helper.toml`\n" +
+			"in the user config directory).",
 		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       stderr,

@@ -2,8 +2,8 @@ package main
 
 import "runtime/debug"
 
-// version is set by release builds: -ldflags "-X main.version=v1.2.3".
-var version string
+// Set by release builds: -ldflags "-X main.version=1.2.3 -X main.commit=… -X main.date=…".
+var version, commit, date string
 
 const modulePath = "github.com/activeloopai/activeloop-credential-helper"
 
@@ -21,4 +21,18 @@ func getVersion() string {
 // docker-credential-helpers prints it: name (package) version.
 func protocolVersion(name string) string {
 	return name + " (" + modulePath + ") " + getVersion()
+}
+
+// longVersion adds what release builds know of their source: the commit and
+// the build date.
+func longVersion() string {
+	v := getVersion()
+	if commit != "" {
+		v += " (commit " + commit
+		if date != "" {
+			v += ", built " + date
+		}
+		v += ")"
+	}
+	return v
 }
