@@ -131,15 +131,16 @@ func (h *Helper) dockerGet(ctx context.Context, in io.Reader, out io.Writer) err
 	if err != nil {
 		return err
 	}
-	r, err := h.Store.Lookup(ctx, srv.Lookups())
+	r, err := LookupForGet(ctx, h.Store, srv)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
-	if !r.Expires.IsZero() && !h.now().Before(r.Expires) {
-		fmt.Fprintf(h.stderr(), "the credentials for %s expired at %s; log in again\n", raw, r.Expires.UTC().Format("2006-01-02 15:04 MST"))
+	// An expired token is never handed out (SPEC §8).
+	if exp := RecordExpires(r); IsExpired(exp, h.now()) {
+		fmt.Fprintf(h.stderr(), "the credentials for %s expired at %s; log in again\n", raw, FormatTime(exp))
 		return ErrNotFound
 	}
 	// docker's encoder: the asked URL echoed, HTML escaping on, one newline.

@@ -25,12 +25,16 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// clock is the helper's clock: expiry is judged by it. Tests set it.
+var clock = time.Now
+
 // session is what one invocation resolved: its settings and its store.
 type session struct {
 	cfg    *config.Config
-	store  *store.Store
-	reason string // why this backend: the flag, a variable, the file, or auto's choice
+	store  *store.Store // nil until open
+	reason string       // why this backend: the flag, a variable, the file, or auto's choice
 	debug  io.Writer
+	start  time.Time
 }
 
 func (s *session) debugf(format string, args ...any) {
@@ -43,6 +47,20 @@ func (s *session) debugf(format string, args ...any) {
 // chosen backend. Nothing else is initialised: a get pays for one config
 // read and one backend.
 func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.Writer) (*session, error) {
+	s, err := newSession(getenv, flags, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSession loads the configuration and applies the flags, without opening
+// a store: commands whose token comes from a flag or the environment need
+// none.
+func newSession(getenv env, flags flagSettings, stderr io.Writer) (*session, error) {
 	start := time.Now()
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -57,15 +75,27 @@ func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.
 			return nil, usageError{err}
 		}
 	}
-	s := &session{cfg: cfg}
+	s := &session{cfg: cfg, start: start}
 	if flags.Debug || truthy(getenv, "ACTIVELOOP_CREDENTIAL_DEBUG") {
 		s.debug = stderr
 	}
 	s.debugf("config file %s (%s)", cfg.Path, map[bool]string{true: "read", false: "absent"}[cfg.Found])
+	return s, nil
+}
+
+// open opens the chosen backend, once.
+func (s *session) open(ctx context.Context) error {
+	if s.store != nil {
+		return nil
+	}
+	cfg := s.cfg
 	opts := cfg.StoreOptions()
 	octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var b store.Backend
+	var (
+		b   store.Backend
+		err error
+	)
 	if cfg.Backend == "auto" {
 		b, s.reason, err = store.Auto(octx, opts)
 	} else {
@@ -73,11 +103,11 @@ func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.
 		s.reason = "chosen by " + cfg.Source("backend").String()
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.store = store.New(b, cfg.Timeout)
-	s.debugf("backend %s: %s; opened in %s; timeout %s", b.Name(), s.reason, time.Since(start).Round(time.Microsecond), cfg.Timeout)
-	return s, nil
+	s.debugf("backend %s: %s; opened in %s; timeout %s", b.Name(), s.reason, time.Since(s.start).Round(time.Microsecond), cfg.Timeout)
+	return nil
 }
 
 func durationFlag(d time.Duration) string {
@@ -99,8 +129,13 @@ func withHelper(getenv env, flags flagSettings, stderr io.Writer, fn func(contex
 	if err != nil {
 		return err
 	}
+	// A get for the default server resolves its token as SPEC §7 says:
+	// ACTIVELOOP_TOKEN, then the store, then the legacy file.
+	def, _ := helper.ParseServer(s.cfg.Server) // checked by config; an error leaves the store alone
+	env, _ := getenv(helper.EnvToken)
+	st := &helper.DefaultTokens{Store: s.store, Server: def, Env: env, LegacyPath: legacyTokenPath(getenv), Stderr: stderr}
 	start := time.Now()
-	err = fn(ctx, &helper.Helper{Store: s.store, Stderr: stderr})
+	err = fn(ctx, &helper.Helper{Store: st, Stderr: stderr, Now: clock})
 	s.debugf("request done in %s", time.Since(start).Round(time.Microsecond))
 	return err
 }

@@ -48,6 +48,7 @@ const (
 	DefaultServer          = "https://app.activeloop.ai"
 	DefaultBackend         = "auto"
 	DefaultWarnBefore      = 72 * time.Hour
+	DefaultAPITimeout      = 30 * time.Second
 	DefaultFileKeyCacheTTL = 15 * time.Minute
 
 	// MaxTimeout caps the per-call backend timeout: beyond it a locked keyring
@@ -61,6 +62,7 @@ type Config struct {
 	Server                  string        // Activeloop server URL
 	Backend                 string        // auto or one of store.Names
 	Timeout                 time.Duration // deadline of every backend call
+	APITimeout              time.Duration // deadline of every call to the Activeloop API, retries included
 	WarnBefore              time.Duration // warn this long before a token expires
 	PassDir                 string
 	PassPrefix              string
@@ -147,6 +149,7 @@ const (
 	sServer = iota
 	sBackend
 	sTimeout
+	sAPITimeout
 	sWarnBefore
 	sPassDir
 	sPassPrefix
@@ -184,6 +187,11 @@ var settings = [numSettings]setting{
 		key: "timeout", env: "ACTIVELOOP_CREDENTIAL_TIMEOUT", example: "5s",
 		set: func(c *Config, v string) error { return parseDuration(&c.Timeout, v, time.Nanosecond, MaxTimeout) },
 		get: func(c *Config) string { return formatDuration(c.Timeout) },
+	},
+	sAPITimeout: {
+		key: "api_timeout", env: "ACTIVELOOP_CREDENTIAL_API_TIMEOUT", example: "30s",
+		set: func(c *Config, v string) error { return parseDuration(&c.APITimeout, v, time.Nanosecond, MaxTimeout) },
+		get: func(c *Config) string { return formatDuration(c.APITimeout) },
 	},
 	sWarnBefore: {
 		key: "warn_before", env: "ACTIVELOOP_CREDENTIAL_WARN_BEFORE", example: "72h",
@@ -277,6 +285,7 @@ func defaults() *Config {
 		Server:          DefaultServer,
 		Backend:         DefaultBackend,
 		Timeout:         store.DefaultTimeout,
+		APITimeout:      DefaultAPITimeout,
 		WarnBefore:      DefaultWarnBefore,
 		FileKeyCacheTTL: DefaultFileKeyCacheTTL,
 	}

@@ -60,6 +60,7 @@ func TestDefaults(t *testing.T) {
 		Server:          "https://app.activeloop.ai",
 		Backend:         "auto",
 		Timeout:         store.DefaultTimeout,
+		APITimeout:      30 * time.Second,
 		WarnBefore:      72 * time.Hour,
 		FileKeyCacheTTL: 15 * time.Minute,
 		Path:            path,
@@ -101,6 +102,7 @@ const fullFile = `# every setting
 server = "https://app.example.com"
 backend = "pass"
 timeout = "30s"
+api_timeout = "1m"
 warn_before = "24h"
 pass_dir = "/srv/pass"
 pass_prefix = "ci"
@@ -120,6 +122,7 @@ func TestLoad(t *testing.T) {
 		Server:                  "https://app.example.com",
 		Backend:                 "pass",
 		Timeout:                 30 * time.Second,
+		APITimeout:              time.Minute,
 		WarnBefore:              24 * time.Hour,
 		PassDir:                 "/srv/pass",
 		PassPrefix:              "ci",
@@ -595,6 +598,7 @@ func TestValue(t *testing.T) {
 		"server":             "https://app.activeloop.ai",
 		"backend":            "auto",
 		"timeout":            "5s",
+		"api_timeout":        "30s",
 		"warn_before":        "72h",
 		"file_key_cache_ttl": "15m",
 		"pass_dir":           "",
