@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 		// os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)).
 		mainName:   main,
 		dockerName: main,
+		gitName:    main,
 		// A process that looks for the session bus the way godbus does,
 		// with nothing hidden from it: the control of the bus tests.
 		busProbeName: busProbe,
