@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -38,6 +37,10 @@ type Options struct {
 	// kwallet; empty means the one the process was started with. Never
 	// autolaunched.
 	SessionBus string
+
+	// Probe asks an opener to check that its backend works without changing
+	// anything or asking anyone: create no store, prompt for nothing.
+	Probe bool
 }
 
 // opener opens one backend and checks that it works now: installed, running,
@@ -133,8 +136,7 @@ func autoOrder() []string {
 // Auto opens the first backend in this OS's order that works now and says
 // why it was chosen, and why each one before it was passed over.
 func Auto(ctx context.Context, o Options) (b Backend, reason string, err error) {
-	var skipped []string
-	var errs []error
+	var skipped, tried []string
 	for _, name := range autoOrder() {
 		open, ok := backends[name]
 		if !ok {
@@ -143,13 +145,28 @@ func Auto(ctx context.Context, o Options) (b Backend, reason string, err error) 
 		b, err := openWithin(ctx, name, open, o)
 		if err == nil {
 			reason = "auto: " + name + " is usable"
+			if name == "file" && len(skipped) > 0 {
+				reason = "auto: fell back to file, the encrypted file store, as no other secure store is usable"
+			}
 			if len(skipped) > 0 {
 				reason += "; passed over " + strings.Join(skipped, "; ")
 			}
 			return b, reason, nil
 		}
-		skipped = append(skipped, name+" ("+err.Error()+")")
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		skipped = append(skipped, name+" ("+Reason(err)+")")
+		tried = append(tried, name)
 	}
-	return nil, "", fmt.Errorf("%w: no usable secure store found (%s); set one up or choose one with --backend", ErrUnavailable, errors.Join(errs...))
+	return nil, "", fmt.Errorf("%w: no usable secure store here (tried %s): run `activeloop-credential-helper doctor` to see why and how to fix one, or choose a backend with --backend or ACTIVELOOP_CREDENTIAL_BACKEND",
+		ErrUnavailable, strings.Join(tried, ", "))
+}
+
+// Reason is an opener's error without the words every one of them starts
+// with, for lists of reasons.
+func Reason(err error) string {
+	msg := err.Error()
+	if name, rest, ok := strings.Cut(msg, " backend: "); ok && known(name) {
+		msg = rest // Open's "pass backend: "
+	}
+	msg = strings.TrimPrefix(msg, ErrUnavailable.Error()+": ")
+	return strings.Join(strings.Fields(msg), " ")
 }

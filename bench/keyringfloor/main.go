@@ -4,8 +4,9 @@
 //
 //	keyringfloor BACKEND KEY
 //
-// BACKEND is secret-service, kwallet, pass or keyctl; the item's data is
-// printed to stdout.
+// BACKEND is secret-service, kwallet, pass, keyctl or file (its directory
+// and password from KEYRINGFLOOR_FILE_DIR and KEYRINGFLOOR_FILE_PASSWORD);
+// the item's data is printed to stdout.
 package main
 
 import (
@@ -27,6 +28,8 @@ func main() {
 		LibSecretCollectionName: "login",
 		KeyCtlScope:             "user",
 		PassPrefix:              "keyringfloor",
+		FileDir:                 os.Getenv("KEYRINGFLOOR_FILE_DIR"),
+		FilePasswordFunc:        func(string) (string, error) { return os.Getenv("KEYRINGFLOOR_FILE_PASSWORD"), nil },
 	}
 	kr, err := keyring.Open(cfg)
 	if err != nil {

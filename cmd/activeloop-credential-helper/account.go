@@ -561,6 +561,11 @@ func (u *userCmd) logout(all bool) error {
 			return u.fail(fmt.Errorf("erased %d entries, but some could not be read and are left: %w", n, listErr))
 		}
 		u.notef("erased %d entries from the %s store", n, st.Backend())
+		// Nothing is left to read: drop every cached file-store key too, as
+		// `lock --all` does.
+		if _, err := store.ForgetFileKeys(); err != nil {
+			u.notef("warning: %v", err)
+		}
 	} else {
 		prev, err := st.Get(ctx, srv.Key())
 		switch {
