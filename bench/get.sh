@@ -23,6 +23,11 @@ done
 state=$(mktemp -d /tmp/albench.XXXXXX)
 pids=()
 cleanup() {
+  # The kernel keyring outlives this script: take back what it stored there.
+  if [ -n "${server:-}" ]; then
+    printf '%s' "$server" | ACTIVELOOP_CREDENTIAL_BACKEND=keyctl "$bin/docker-credential-activeloop" erase || true
+  fi
+  keyctl unlink %keyring:keyringfloor @u >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$state"
 }
@@ -45,7 +50,7 @@ mkdir -m 700 "$GNUPGHOME"
 gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
   --quick-generate-key 'bench <bench@example.invalid>' future-default default never 2>/dev/null
 fpr=$(gpg --batch --list-secret-keys --with-colons bench@example.invalid | awk -F: '/^fpr/{print $10; exit}')
-pass init "$fpr" >/dev/null
+pass init "$fpr" >/dev/null 2>&1
 pids+=("$(gpg-connect-agent 'getinfo pid' /bye | awk '/^D/{print $2}')")
 
 # gnome-keyring on a private session bus.
