@@ -34,7 +34,8 @@ cleanup() {
 trap cleanup EXIT
 
 bin=$state/bin; mkdir -p "$bin"
-go build -trimpath -ldflags=-s -o "$bin/activeloop-credential-helper" ./cmd/activeloop-credential-helper
+# Built as releases are (goreleaser.yaml): no cgo, no man-page writer.
+CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags="-s -w" -o "$bin/activeloop-credential-helper" ./cmd/activeloop-credential-helper
 ln -s activeloop-credential-helper "$bin/docker-credential-activeloop"
 go build -o "$bin/keyringfloor" ./bench/keyringfloor
 go build -o "$bin/execbench" ./bench/execbench
