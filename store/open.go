@@ -140,6 +140,10 @@ func Auto(ctx context.Context, o Options) (b Backend, reason string, err error) 
 	for _, name := range autoOrder() {
 		open, ok := backends[name]
 		if !ok {
+			// Only a darwin build without cgo lacks its OS's own store: say
+			// so loudly rather than pass over it.
+			skipped = append(skipped, name+" (not in this build"+buildHint(name)+")")
+			tried = append(tried, name+" (not in this build"+buildHint(name)+")")
 			continue
 		}
 		b, err := openWithin(ctx, name, open, o)
