@@ -16,8 +16,8 @@ func init() { backends["pass"] = openPass }
 
 // openPass opens the password store of pass(1), https://www.passwordstore.org.
 // Items live under the prefix directory, one gpg file each. The library runs
-// `pass insert` with the item on stdin and `pass show` with it on stdout, so
-// no secret reaches an argv; pass's own messages go to stderr.
+// `pass insert` with the item on stdin, so no secret reaches an argv; pass's
+// own messages go to stderr. Reads run gpg directly (pass_read.go).
 func openPass(_ context.Context, o Options) (Backend, error) {
 	prefix := o.PassPrefix
 	if prefix == "" {
@@ -51,13 +51,13 @@ func openPass(_ context.Context, o Options) (Backend, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	items := filepath.Join(dir, prefix)
-	return &keyringBackend{name: "pass", kr: kr, missing: func(key string, _ error) bool {
+	return &passBackend{items: items, keyringBackend: &keyringBackend{name: "pass", kr: kr, missing: func(key string, _ error) bool {
 		// The library checks that the file exists before it runs pass, but
 		// the item may go in between. A failure to run pass (ENOENT from a
 		// missing interpreter, say) must not pass for a missing item, so
 		// ask the file system, not the error.
 		return !isRegularFile(filepath.Join(items, key+".gpg"))
-	}}, nil
+	}}}, nil
 }
 
 // passDir returns the store directory as pass(1) finds it, made absolute.

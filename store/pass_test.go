@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -241,5 +242,105 @@ func BenchmarkPassGet(b *testing.B) {
 		if _, err := be.Get(ctx, "bench"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestPassDirectReadMatchesPass(t *testing.T) {
+	o := testenv.Pass(t)
+	b := openKeyringBackend(t, "pass", o)
+	ctx := context.Background()
+	// Every byte value, newlines at both ends and inside, and no trailing
+	// newline: what a shell pipeline would mangle.
+	data := []byte("\n\nline one\r\nline two\n")
+	for i := 0; i < 256; i++ {
+		data = append(data, byte(i))
+	}
+	data = append(data, "\x00tail"...)
+	// Written by the library, with `pass insert`.
+	if err := b.Set(ctx, "binary", data, "label"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(ctx, "binary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("Get = %q, want %q", got, data)
+	}
+	// And what `pass show` prints is what gpg gave us.
+	show, err := exec.Command("pass", "show", store.Namespace+"/binary").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var item struct{ Data []byte }
+	if err := json.Unmarshal(show, &item); err != nil || !bytes.Equal(item.Data, data) {
+		t.Fatalf("pass show: %q, %v; want the item", item.Data, err)
+	}
+	// Written with pass by hand, in the library's format.
+	raw, _ := json.Marshal(map[string]any{"Key": "by-pass", "Data": data, "Label": "x"})
+	passInsert(t, store.Namespace+"/by-pass", raw)
+	if got, err := b.Get(ctx, "by-pass"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get of an item written with pass insert = %q, %v", got, err)
+	}
+}
+
+// fakeGPG puts gpg and gpg2 on a PATH of their own that record their argv
+// in the returned file and fail.
+func fakeGPG(t *testing.T) (argv string) {
+	bin := t.TempDir()
+	argv = filepath.Join(t.TempDir(), "argv")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >>" + argv + "\necho 'gpg: decryption failed: No secret key' >&2\nexit 2\n"
+	for _, name := range []string{"gpg", "gpg2"} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	return argv
+}
+
+func TestPassMissingItemRunsNoGPG(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".gpg-id"), []byte("ci@example.invalid\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := openKeyringBackend(t, "pass", store.Options{PassDir: dir})
+	argv := fakeGPG(t)
+	if _, err := b.Get(context.Background(), "absent"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of a missing item: %v, want ErrNotFound", err)
+	}
+	if _, err := os.Stat(argv); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("gpg ran for a missing item (%v)", err)
+	}
+}
+
+func TestPassReadRunsGPGAsPassDoes(t *testing.T) {
+	dir := t.TempDir()
+	items := filepath.Join(dir, store.Namespace)
+	if err := os.MkdirAll(items, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{".gpg-id": "ci@example.invalid\n", store.Namespace + "/k.gpg": "not really encrypted"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := openKeyringBackend(t, "pass", store.Options{PassDir: dir})
+	argv := fakeGPG(t)
+	t.Setenv("PASSWORD_STORE_GPG_OPTS", "--homedir /elsewhere  --no-tty")
+	_, err := b.Get(context.Background(), "k")
+	if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "No secret key") {
+		t.Fatalf("Get with a failing gpg: %v, want ErrUnavailable with gpg's message", err)
+	}
+	got, _ := os.ReadFile(argv)
+	want := "--decrypt --homedir /elsewhere --no-tty --quiet --yes --batch -- " + filepath.Join(items, "k.gpg") + "\n"
+	if string(got) != want {
+		t.Fatalf("gpg argv = %q, want %q", got, want)
+	}
+
+	// No gpg at all: unavailable, not missing.
+	t.Setenv("PATH", t.TempDir())
+	if _, err := b.Get(context.Background(), "k"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Get without gpg: %v, want ErrUnavailable", err)
 	}
 }
