@@ -62,6 +62,15 @@ func SecretService(t testing.TB) string {
 	requireProgram(t, "gnome-keyring-daemon", "gnome-keyring")
 	requireProgram(t, "secret-tool", "libsecret-tools") // tests write other applications' items with it
 	state, bus := sessionBus(t)
+	startKeyring(t, state, bus)
+	return bus
+}
+
+// startKeyring starts gnome-keyring-daemon on bus with its data in state,
+// unlocking the login keyring with KeyringPassword (creating it the first
+// time), and waits until it serves the default collection.
+func startKeyring(t testing.TB, state, bus string) {
+	t.Helper()
 	cmd := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
 	cmd.Env = childEnv(state, bus)
 	cmd.Stdin = strings.NewReader(KeyringPassword)
@@ -79,7 +88,6 @@ func SecretService(t testing.TB) string {
 			CallWithContext(ctx, "org.freedesktop.Secret.Service.ReadAlias", dbus.FlagNoAutoStart, "default").Store(&coll)
 		return err == nil && coll != "/", err
 	})
-	return bus
 }
 
 // KWallet starts a private session bus with kwalletd5 on it, its wallet
