@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/99designs/keyring"
 	"golang.org/x/sys/unix"
@@ -68,6 +70,53 @@ func (b *keyctlBackend) Set(ctx context.Context, key string, data []byte, _ stri
 	return nil
 }
 
+// Keys lists the items of the named keyring. The library's Keys fails on
+// the first key it cannot describe, so one revoked or expired key would hide
+// every other item; such a key is skipped here, as Get reports it missing.
+func (b *keyctlBackend) Keys(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	names, err := keyctlNames(b.ring)
+	if err != nil {
+		return nil, fmt.Errorf("%w: keyctl: listing items: %w", ErrUnavailable, err)
+	}
+	return itemNames(names), nil
+}
+
+// keyctlNames returns the descriptions of the "user" keys linked in ring,
+// skipping keys that are revoked, expired or gone.
+func keyctlNames(ring int) ([]string, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, ring, buf, 0)
+		if err != nil {
+			return nil, err
+		}
+		if n <= len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, n) // grew since: read again
+	}
+	var names []string
+	for i := 0; i+4 <= len(buf); i += 4 {
+		id := int(int32(binary.NativeEndian.Uint32(buf[i:])))
+		desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+		switch {
+		case errors.Is(err, unix.EKEYREVOKED), errors.Is(err, unix.EKEYEXPIRED), errors.Is(err, unix.ENOKEY):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		// type;uid;gid;perm;description
+		if f := strings.SplitN(desc, ";", 5); len(f) == 5 && f[0] == "user" {
+			names = append(names, f[4])
+		}
+	}
+	return names, nil
+}
+
 func openKeyctl(_ context.Context, o Options) (Backend, error) {
 	scope := o.KeyctlScope
 	if scope == "" {
@@ -107,22 +156,28 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 	default:
 		return nil, fmt.Errorf("unknown keyctl scope %q: use user or session", scope)
 	}
-	kr, err := keyring.Open(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	// Read the named keyring now: one made with the kernel's default
-	// permissions by another program cannot be read outside its session.
-	if _, err := kr.Keys(); err != nil {
-		return nil, fmt.Errorf("%w: the %s keyring cannot be read (%w): if another session made it, remove it with `keyctl unlink %%keyring:%s %s` and store the credentials again", ErrUnavailable, Namespace, err, Namespace, ring)
-	}
 	parent := unix.KEY_SPEC_USER_KEYRING
 	if scope == "session" {
 		parent = unix.KEY_SPEC_SESSION_KEYRING
 	}
-	id, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0)
+	kr, err := keyring.Open(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: finding the %s keyring in %s: %w", ErrUnavailable, Namespace, ring, err)
+		// The library says only "backend not available" when the named
+		// keyring is there but revoked.
+		if _, serr := unix.KeyctlSearch(parent, "keyring", Namespace, 0); errors.Is(serr, unix.EKEYREVOKED) {
+			return nil, fmt.Errorf("%w: the %s keyring was revoked, and its items with it: the kernel removes it within /proc/sys/kernel/keys/gc_delay seconds (300 by default), or remove it now with `keyctl unlink <ID> %s`, the ID of the revoked key that `keyctl show %s` lists; then store the credentials again", ErrUnavailable, Namespace, ring, ring)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	id, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0)
+	if err == nil {
+		// Read the named keyring now: one made with the kernel's default
+		// permissions by another program cannot be read outside its
+		// session.
+		_, err = keyctlNames(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: the %s keyring cannot be read (%w): if another session made it, or it was revoked, remove it with `keyctl unlink %%keyring:%s %s` and store the credentials again", ErrUnavailable, Namespace, err, Namespace, ring)
 	}
 	return &keyctlBackend{
 		keyringBackend: keyringBackend{name: "keyctl", kr: kr, missing: func(_ string, err error) bool {

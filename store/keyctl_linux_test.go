@@ -195,3 +195,33 @@ func BenchmarkKeyctlGet(b *testing.B) {
 		}
 	}
 }
+
+// TestKeyctlRevokedKey checks that a revoked key is one missing item, not a
+// backend that no longer opens or lists.
+func TestKeyctlRevokedKey(t *testing.T) {
+	o := testenv.Keyctl(t)
+	b := openKeyringBackend(t, "keyctl", o)
+	ctx := context.Background()
+	for _, k := range []string{"kept", "revoked"} {
+		if err := b.Set(ctx, k, []byte(k+" data"), "label"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyctl(t, nil, "revoke", keyctl(t, nil, "search", "@u", "user", "revoked"))
+	b = openKeyringBackend(t, "keyctl", o) // opening lists the keyring
+	if names, err := b.Keys(ctx); err != nil || !slices.Equal(names, []string{"kept"}) {
+		t.Errorf("Keys = %q, %v; want [kept]", names, err)
+	}
+	if _, err := b.Get(ctx, "revoked"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get(revoked) error = %v; want ErrNotFound", err)
+	}
+	if got, err := b.Get(ctx, "kept"); err != nil || string(got) != "kept data" {
+		t.Errorf("Get(kept) = %q, %v", got, err)
+	}
+	if err := b.Set(ctx, "revoked", []byte("new data"), "label"); err != nil {
+		t.Fatalf("Set over a revoked key: %v", err)
+	}
+	if got, err := b.Get(ctx, "revoked"); err != nil || string(got) != "new data" {
+		t.Errorf("Get after Set over a revoked key = %q, %v", got, err)
+	}
+}
