@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -98,8 +99,17 @@ func newSecretService(ctx context.Context, conn *dbus.Conn, label string) (*secr
 func (s *secretService) findCollection(ctx context.Context, label string) (dbus.ObjectPath, string, error) {
 	if label == "" {
 		var path dbus.ObjectPath
-		if err := call(ctx, s.obj(ssPath), ssService+".ReadAlias", "default").Store(&path); err != nil {
-			return "", "", busError(ctx, "looking up the default Secret Service collection", err)
+		// gnome-keyring answers "/" for a moment while it reloads a keyring
+		// file that changed on disk, as it does when other processes write
+		// items: ask again a few times before calling the alias missing.
+		for try := 0; ; try++ {
+			if err := call(ctx, s.obj(ssPath), ssService+".ReadAlias", "default").Store(&path); err != nil {
+				return "", "", busError(ctx, "looking up the default Secret Service collection", err)
+			}
+			if path != ssNone || try == 10 || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		if path == ssNone {
 			return "", "", fmt.Errorf("%w: the Secret Service has no default collection; create a login keyring (e.g. with Seahorse) or name a collection in the config file", ErrUnavailable)
