@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha512"
 	"testing"
 	"time"
 
@@ -76,17 +75,4 @@ func unlockCollection(t *testing.T, bus string, coll dbus.ObjectPath) {
 func kwalletClose(t *testing.T, bus string) {
 	t.Helper()
 	busCall(t, dialBus(t, bus), "org.kde.kwalletd5", "/modules/kwalletd5", "org.kde.KWallet.close", testenv.KWalletName, true)
-}
-
-// kwalletPamOpen opens the test wallet again the way testenv.KWallet did.
-func kwalletPamOpen(t *testing.T, bus string) {
-	t.Helper()
-	sum := sha512.Sum512([]byte(testenv.KeyringPassword))
-	conn := dialBus(t, bus)
-	busCall(t, conn, "org.kde.kwalletd5", "/modules/kwalletd5", "org.kde.KWallet.pamOpen", testenv.KWalletName, sum[:56], int32(0))
-	waitUntil(t, "the wallet opens", func() bool {
-		var open bool
-		busCall(t, conn, "org.kde.kwalletd5", "/modules/kwalletd5", "org.kde.KWallet.isOpen", testenv.KWalletName).Store(&open)
-		return open
-	})
 }
