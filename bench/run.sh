@@ -208,7 +208,7 @@ size=$(stat -c %s "$bin/activeloop-credential-helper")
   printf 'get derives the key with Argon2id, whose 64 MiB of memory is the peak RSS, by design; a warm\n'
   printf 'one finds the key in the kernel keyring. The keyring floor connects to the session bus\n'
   printf 'in its package initialisers whichever backend it opens.\n'
-  printf '\nThe helper'"'"'s binary, built as releases are (`CGO_ENABLED=0 -trimpath -ldflags "-s -w"`): %d KiB.\n' $(( size / 1024 ))
+  printf '\nThe helper'"'"'s binary, built as releases are (`CGO_ENABLED=0 -trimpath -tags urfave_cli_no_docs -ldflags "-s -w"`): %d KiB.\n' $(( size / 1024 ))
 } > "$state/PERFORMANCE.md"
 mv "$state/PERFORMANCE.md" docs/PERFORMANCE.md
 cat docs/PERFORMANCE.md
