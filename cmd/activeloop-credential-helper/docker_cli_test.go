@@ -50,7 +50,7 @@ func TestDockerCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the docker CLI is needed: apt-get install -y docker-ce-cli (or docker.io)")
 	}
-	bin := buildDockerHelper(t)
+	bin := builtHelper(t)
 	addr, user, password := testenv.Registry(t)
 	daemon := newStandInDaemon(t, addr)
 
@@ -97,26 +97,6 @@ func privateSessionKeyring(t testing.TB) store.Options {
 		t.Fatalf("the kernel keyring is not usable here (joining a new session keyring: %v): a container needs the keyctl and add_key system calls allowed by its seccomp profile", errno)
 	}
 	return store.Options{KeyctlScope: "session"}
-}
-
-// buildDockerHelper builds this command as docker-credential-activeloop in a
-// directory of its own and returns that directory.
-func buildDockerHelper(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build the helper: %v", err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", filepath.Join(dir, dockerName), ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("go build of %s: %s", dockerName, time.Since(start).Round(time.Millisecond))
-	return dir
 }
 
 // dockerCLIEnv is one docker configuration and one secure store.
