@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,27 +52,21 @@ func openKWallet(ctx context.Context, o Options) (Backend, error) {
 // newKWallet checks that kwalletd runs and opens the wallet, so that a
 // backend that opens is one that works.
 func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, error) {
-	// Check before the first call: D-Bus activation of kwalletd5 aborts
-	// without a display.
-	running, err := nameHasOwner(ctx, conn, kwName)
-	if err != nil {
-		return nil, err
-	}
-	if !running {
-		return nil, fmt.Errorf("%w: kwalletd5 is not running on the session bus; log in to a Plasma session, or choose another backend", ErrUnavailable)
-	}
+	// Every call carries NoAutoStart (D-Bus activation of kwalletd5 aborts
+	// without a display), so a kwalletd that is not running answers the
+	// first call with ServiceUnknown: no separate NameHasOwner round trip.
 	k := &kwallet{conn: conn, obj: conn.Object(kwName, kwPath), wallet: o.KWalletWallet, folder: o.KWalletFolder}
 	if k.folder == "" {
 		k.folder = Namespace
 	}
 	if k.wallet == "" {
 		if err := call(ctx, k.obj, kwIface+".networkWallet").Store(&k.wallet); err != nil {
-			return nil, busError(ctx, "asking kwalletd for the network wallet", err)
+			return nil, kwalletdError(ctx, "asking kwalletd for the network wallet", err)
 		}
 	}
 	var open bool
 	if err := call(ctx, k.obj, kwIface+".isOpen", k.wallet).Store(&open); err != nil {
-		return nil, busError(ctx, "asking kwalletd about wallet "+k.wallet, err)
+		return nil, kwalletdError(ctx, "asking kwalletd about wallet "+k.wallet, err)
 	}
 	if !open {
 		// Opening a missing wallet shows a wizard to create it, which cannot
@@ -84,10 +79,21 @@ func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, erro
 			return nil, fmt.Errorf("%w: kwallet has no wallet named %q; create it with kwalletmanager5, or name another in the config file", ErrUnavailable, k.wallet)
 		}
 	}
-	if k.handle, err = k.open(ctx, open); err != nil {
+	handle, err := k.open(ctx, open)
+	if err != nil {
 		return nil, err
 	}
+	k.handle = handle
 	return k, nil
+}
+
+// kwalletdError is busError, saying plainly when kwalletd is not running.
+func kwalletdError(ctx context.Context, what string, err error) error {
+	var de dbus.Error
+	if errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
+		return fmt.Errorf("%w: kwalletd5 is not running on the session bus; log in to a Plasma session, or choose another backend", ErrUnavailable)
+	}
+	return busError(ctx, what, err)
 }
 
 // open opens the wallet through openAsync with handleSession set, unlike the
@@ -97,16 +103,12 @@ func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, erro
 func (k *kwallet) open(ctx context.Context, wasOpen bool) (int32, error) {
 	// Only kwalletd's signals: the bus resolves the name, so that a
 	// signal forged by another client never reaches us.
-	match := []dbus.MatchOption{
-		dbus.WithMatchSender(kwName),
-		dbus.WithMatchObjectPath(kwPath),
-		dbus.WithMatchInterface(kwIface),
-		dbus.WithMatchMember("walletAsyncOpened"),
-	}
-	if err := k.conn.AddMatchSignalContext(ctx, match...); err != nil {
-		return 0, busError(ctx, "opening wallet "+k.wallet, err)
-	}
-	defer k.conn.RemoveMatchSignalContext(ctx, match...)
+	// Sent without waiting for the bus's reply, to save two round trips:
+	// the bus handles one connection's messages in order, so the rule is in
+	// place before openAsync reaches kwalletd.
+	const rule = "type='signal',sender='" + kwName + "',path='" + string(kwPath) + "',interface='" + kwIface + "',member='walletAsyncOpened'"
+	k.conn.BusObject().Go("org.freedesktop.DBus.AddMatch", dbus.FlagNoReplyExpected, nil, rule)
+	defer k.conn.BusObject().Go("org.freedesktop.DBus.RemoveMatch", dbus.FlagNoReplyExpected, nil, rule)
 	ch := make(chan *dbus.Signal, 4)
 	k.conn.Signal(ch)
 	defer k.conn.RemoveSignal(ch)
