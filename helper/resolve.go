@@ -2,8 +2,6 @@ package helper
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -168,30 +166,6 @@ func ReadLegacyToken(path string) (string, error) {
 		return "", fmt.Errorf("reading %s: %w", path, err)
 	}
 	return strings.TrimSpace(string(b)), nil
-}
-
-// TokenID returns the id claim of a JWT, the username Deep Lake issued it
-// to, decoded without verifying the signature; "" when there is none.
-func TokenID(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > 8192 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		ID any `json:"id"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	id, _ := claims.ID.(string)
-	if strings.IndexFunc(id, isControl) >= 0 {
-		return ""
-	}
-	return id
 }
 
 // DefaultTokens is a Store that also knows where else a token for the

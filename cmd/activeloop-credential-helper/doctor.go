@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"text/tabwriter"
 
@@ -112,19 +110,17 @@ func doctor(ctx context.Context, e *appEnv) (bool, error) {
 	}
 
 	fmt.Fprintln(out, "\nplaintext tokens:")
-	reportPlaintext(out)
+	reportPlaintext(out, legacyTokenPath(e.getenv))
 	return err == nil, nil
 }
 
 // reportPlaintext names the old client's token file, if it is still there,
 // and the command that moves it into the secure store. It never reads it.
-func reportPlaintext(out io.Writer) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		fmt.Fprintf(out, "  cannot look: %v\n", err)
+func reportPlaintext(out io.Writer, path string) {
+	if path == "" {
+		fmt.Fprintln(out, "  cannot look: no home directory")
 		return
 	}
-	path := filepath.Join(home, ".activeloop", "token")
 	fi, err := os.Stat(path)
 	switch {
 	case err == nil:
@@ -137,6 +133,6 @@ func reportPlaintext(out io.Writer) {
 	case os.IsNotExist(err):
 		fmt.Fprintf(out, "  none (%s is absent)\n", path)
 	default:
-		fmt.Fprintf(out, "  %s: %v\n", path, err.(*fs.PathError).Err)
+		fmt.Fprintf(out, "  %v\n", err)
 	}
 }
