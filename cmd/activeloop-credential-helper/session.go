@@ -43,20 +43,6 @@ func (s *session) debugf(format string, args ...any) {
 	}
 }
 
-// openSession loads the configuration, applies the flags and opens the
-// chosen backend. Nothing else is initialised: a get pays for one config
-// read and one backend.
-func openSession(ctx context.Context, getenv env, flags flagSettings, stderr io.Writer) (*session, error) {
-	s, err := newSession(getenv, flags, stderr)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.open(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // newSession loads the configuration and applies the flags, without opening
 // a store: commands whose token comes from a flag or the environment need
 // none.
@@ -125,17 +111,61 @@ func truthy(getenv env, name string) bool {
 // withHelper opens a session and runs fn with a protocol helper over it.
 func withHelper(getenv env, flags flagSettings, stderr io.Writer, fn func(context.Context, *helper.Helper) error) error {
 	ctx := context.Background()
-	s, err := openSession(ctx, getenv, flags, stderr)
+	s, err := newSession(getenv, flags, stderr)
 	if err != nil {
 		return err
 	}
 	// A get for the default server resolves its token as SPEC §7 says:
-	// ACTIVELOOP_TOKEN, then the store, then the legacy file.
+	// ACTIVELOOP_TOKEN, then the store, then the legacy file. The store is
+	// opened on its first use, so a token from the variable costs no store,
+	// and works where none is usable.
 	def, _ := helper.ParseServer(s.cfg.Server) // checked by config; an error leaves the store alone
 	env, _ := getenv(helper.EnvToken)
-	st := &helper.DefaultTokens{Store: s.store, Server: def, Env: env, LegacyPath: legacyTokenPath(getenv), Stderr: stderr}
+	st := &helper.DefaultTokens{Store: lazyStore{s}, Server: def, Env: env, LegacyPath: legacyTokenPath(getenv), Stderr: stderr}
 	start := time.Now()
 	err = fn(ctx, &helper.Helper{Store: st, Stderr: stderr, Now: clock})
 	s.debugf("request done in %s", time.Since(start).Round(time.Microsecond))
 	return err
+}
+
+// lazyStore is the session's store, opened on the first call.
+type lazyStore struct{ s *session }
+
+func (l lazyStore) store(ctx context.Context) (*store.Store, error) {
+	if err := l.s.open(ctx); err != nil {
+		return nil, err
+	}
+	return l.s.store, nil
+}
+
+func (l lazyStore) Lookup(ctx context.Context, keys []string) (store.Record, error) {
+	st, err := l.store(ctx)
+	if err != nil {
+		return store.Record{}, err
+	}
+	return st.Lookup(ctx, keys)
+}
+
+func (l lazyStore) Put(ctx context.Context, key string, r store.Record) error {
+	st, err := l.store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Put(ctx, key, r)
+}
+
+func (l lazyStore) Delete(ctx context.Context, key string) error {
+	st, err := l.store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Delete(ctx, key)
+}
+
+func (l lazyStore) List(ctx context.Context) ([]store.Record, error) {
+	st, err := l.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.List(ctx)
 }
