@@ -3,6 +3,8 @@
 # docker pull or git fetch, on every Linux store, started here:
 #
 #   bench/run.sh [RUNS]     (RUNS per command, default 200; about 3 minutes)
+#   bench/run.sh RUNS BACKEND...   (only those backends' rows, e.g. kwallet
+#                                   or file; prints the table, writes nothing)
 #
 # On each backend (secret-service with gnome-keyring and kwallet with
 # kwalletd5 on a private session bus, pass, keyctl, file warm and cold) it
@@ -18,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
 command_line="bench/run.sh${1:+ $1}"
+only=("${@:2}")
 
 ./scripts/test-deps
 for p in libsecret-1-dev pkg-config; do # docker-credential-secretservice links libsecret
@@ -147,6 +150,13 @@ rows=(
   "plaintext|git credential-store get||||git credential-store --file $state/git-credentials get"
   "—|true (process floor)||||true"
 )
+if [ ${#only[@]} -gt 0 ]; then
+  keep=()
+  for r in "${rows[@]}"; do
+    for b in "${only[@]}"; do [[ ${r%%|*} == "$b"* ]] && keep+=("$r") && break; done
+  done
+  rows=("${keep[@]}")
+fi
 # Short ids for the rows the ratios refer to.
 id() { case "$1" in
   "secret-service|keyring floor") echo kf-ss ;; "secret-service|docker-credential-secretservice") echo dk-ss ;;
@@ -210,5 +220,9 @@ size=$(stat -c %s "$bin/activeloop-credential-helper")
   printf 'in its package initialisers whichever backend it opens.\n'
   printf '\nThe helper'"'"'s binary, built as releases are (`CGO_ENABLED=0 -trimpath -tags urfave_cli_no_docs -ldflags "-s -w"`): %d KiB.\n' $(( size / 1024 ))
 } > "$state/PERFORMANCE.md"
-mv "$state/PERFORMANCE.md" docs/PERFORMANCE.md
-cat docs/PERFORMANCE.md
+if [ ${#only[@]} -gt 0 ]; then
+  cat "$state/PERFORMANCE.md"
+else
+  mv "$state/PERFORMANCE.md" docs/PERFORMANCE.md
+  cat docs/PERFORMANCE.md
+fi
