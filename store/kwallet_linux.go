@@ -59,27 +59,27 @@ func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, erro
 	if k.folder == "" {
 		k.folder = Namespace
 	}
+	// Which wallet, and whether it exists, asked together: one round trip.
+	// Opening a missing wallet shows a wizard to create it, which cannot be
+	// finished before any deadline, so it is never opened.
+	var network *dbus.Call
 	if k.wallet == "" {
-		if err := call(ctx, k.obj, kwIface+".networkWallet").Store(&k.wallet); err != nil {
+		network = k.obj.GoWithContext(ctx, kwIface+".networkWallet", dbus.FlagNoAutoStart, nil)
+	}
+	var wallets []string
+	if err := call(ctx, k.obj, kwIface+".wallets").Store(&wallets); err != nil {
+		return nil, kwalletdError(ctx, "listing kwallet wallets", err)
+	}
+	if network != nil {
+		<-network.Done
+		if err := network.Store(&k.wallet); err != nil {
 			return nil, kwalletdError(ctx, "asking kwalletd for the network wallet", err)
 		}
 	}
-	var open bool
-	if err := call(ctx, k.obj, kwIface+".isOpen", k.wallet).Store(&open); err != nil {
-		return nil, kwalletdError(ctx, "asking kwalletd about wallet "+k.wallet, err)
+	if !slices.Contains(wallets, k.wallet) {
+		return nil, fmt.Errorf("%w: kwallet has no wallet named %q; create it with kwalletmanager5, or name another in the config file", ErrUnavailable, k.wallet)
 	}
-	if !open {
-		// Opening a missing wallet shows a wizard to create it, which cannot
-		// be finished before any deadline: say so at once.
-		var wallets []string
-		if err := call(ctx, k.obj, kwIface+".wallets").Store(&wallets); err != nil {
-			return nil, busError(ctx, "listing kwallet wallets", err)
-		}
-		if !slices.Contains(wallets, k.wallet) {
-			return nil, fmt.Errorf("%w: kwallet has no wallet named %q; create it with kwalletmanager5, or name another in the config file", ErrUnavailable, k.wallet)
-		}
-	}
-	handle, err := k.open(ctx, open)
+	handle, err := k.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func kwalletdError(ctx context.Context, what string, err error) error {
 // plain open: kwalletd then ties our handle to this connection and releases
 // it when the process exits, instead of keeping one more session for every
 // run of the helper.
-func (k *kwallet) open(ctx context.Context, wasOpen bool) (int32, error) {
+func (k *kwallet) open(ctx context.Context) (int32, error) {
 	// Only kwalletd's signals: the bus resolves the name, so that a
 	// signal forged by another client never reaches us.
 	// Sent without waiting for the bus's reply, to save two round trips:
@@ -137,7 +137,10 @@ func (k *kwallet) open(ctx context.Context, wasOpen bool) (int32, error) {
 			}
 			return handle, nil
 		case <-wait.Done():
-			if wasOpen {
+			// What kwalletd waits for depends on whether the wallet is open:
+			// asked now, in the time left before the deadline.
+			var wasOpen bool
+			if call(ctx, k.obj, kwIface+".isOpen", k.wallet).Store(&wasOpen) == nil && wasOpen {
 				return 0, fmt.Errorf("%w: kwalletd did not let this helper into wallet %q in time; allow %s in kwalletmanager5, then retry", ErrUnavailable, k.wallet, Namespace)
 			}
 			return 0, fmt.Errorf("%w: kwallet wallet %q is closed and kwalletd is asking for its password; open it (e.g. in kwalletmanager5), then retry", ErrUnavailable, k.wallet)
