@@ -54,7 +54,17 @@ func dialSessionBus(ctx context.Context, o Options) (*dbus.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dbus.Dial(addr)
+	conn, err := dialPipelined(ctx, addr)
+	switch {
+	case err == nil:
+		return conn, nil
+	case !errors.Is(err, errSlowPath):
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: the D-Bus session bus at %s did not answer in time", ErrUnavailable, addr)
+		}
+		return nil, fmt.Errorf("%w: cannot connect to the D-Bus session bus at %s: %w", ErrUnavailable, addr, err)
+	}
+	conn, err = dbus.Dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot connect to the D-Bus session bus at %s: %w", ErrUnavailable, addr, err)
 	}
