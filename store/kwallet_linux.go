@@ -59,25 +59,14 @@ func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, erro
 	if k.folder == "" {
 		k.folder = Namespace
 	}
-	// Which wallet, and whether it exists, asked together: one round trip.
 	// Opening a missing wallet shows a wizard to create it, which cannot be
-	// finished before any deadline, so it is never opened.
-	var network *dbus.Call
-	if k.wallet == "" {
-		network = k.obj.GoWithContext(ctx, kwIface+".networkWallet", dbus.FlagNoAutoStart, nil)
-	}
-	var wallets []string
-	if err := call(ctx, k.obj, kwIface+".wallets").Store(&wallets); err != nil {
-		return nil, kwalletdError(ctx, "listing kwallet wallets", err)
-	}
-	if network != nil {
-		<-network.Done
-		if err := network.Store(&k.wallet); err != nil {
-			return nil, kwalletdError(ctx, "asking kwalletd for the network wallet", err)
-		}
-	}
-	if !slices.Contains(wallets, k.wallet) {
-		return nil, fmt.Errorf("%w: kwallet has no wallet named %q; create it with kwalletmanager5, or name another in the config file", ErrUnavailable, k.wallet)
+	// finished before any deadline, so it is never opened. Which wallet, and
+	// whether it exists, found as KDE's client library finds them, or else
+	// asked of kwalletd together: one round trip.
+	if name, ok := localWallet(k.wallet); ok {
+		k.wallet = name
+	} else if err := k.findWallet(ctx); err != nil {
+		return nil, err
 	}
 	handle, err := k.open(ctx)
 	if err != nil {
@@ -85,6 +74,29 @@ func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, erro
 	}
 	k.handle = handle
 	return k, nil
+}
+
+// findWallet asks kwalletd for the network wallet, unless one is configured,
+// and checks that it exists.
+func (k *kwallet) findWallet(ctx context.Context) error {
+	var network *dbus.Call
+	if k.wallet == "" {
+		network = k.obj.GoWithContext(ctx, kwIface+".networkWallet", dbus.FlagNoAutoStart, nil)
+	}
+	var wallets []string
+	if err := call(ctx, k.obj, kwIface+".wallets").Store(&wallets); err != nil {
+		return kwalletdError(ctx, "listing kwallet wallets", err)
+	}
+	if network != nil {
+		<-network.Done
+		if err := network.Store(&k.wallet); err != nil {
+			return kwalletdError(ctx, "asking kwalletd for the network wallet", err)
+		}
+	}
+	if !slices.Contains(wallets, k.wallet) {
+		return fmt.Errorf("%w: kwallet has no wallet named %q; create it with kwalletmanager5, or name another in the config file", ErrUnavailable, k.wallet)
+	}
+	return nil
 }
 
 // kwalletdError is busError, saying plainly when kwalletd is not running.
@@ -115,7 +127,7 @@ func (k *kwallet) open(ctx context.Context) (int32, error) {
 
 	var tid int32
 	if err := call(ctx, k.obj, kwIface+".openAsync", k.wallet, int64(0), Namespace, true).Store(&tid); err != nil {
-		return 0, busError(ctx, "opening wallet "+k.wallet, err)
+		return 0, kwalletdError(ctx, "opening wallet "+k.wallet, err)
 	}
 	if tid < 0 {
 		return 0, fmt.Errorf("%w: kwalletd refused to open wallet %q: kwallet is disabled in the system settings", ErrUnavailable, k.wallet)

@@ -3,6 +3,8 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,11 +70,93 @@ func kwallet(t testing.TB, bus string) store.Backend {
 	return openOnBus(t, "kwallet", store.Options{SessionBus: bus})
 }
 
+// TestKWalletBehaviour runs the suite twice: as in a desktop session, where
+// the helper finds the wallet as KDE's client library does, and with XDG
+// directories other than kwalletd's, where it asks kwalletd.
 func TestKWalletBehaviour(t *testing.T) {
-	bus := testenv.KWallet(t)
-	storetest.Run(t, func(t *testing.T) store.Backend {
-		return kwalletTest{kwallet(t, bus), bus}
+	bus, xdg := testenv.KWalletXDG(t)
+	t.Run("desktop", func(t *testing.T) {
+		setEnv(t, xdg)
+		storetest.Run(t, func(t *testing.T) store.Backend {
+			return kwalletTest{kwallet(t, bus), bus}
+		})
 	})
+	t.Run("asking", func(t *testing.T) {
+		setEnv(t, []string{"XDG_CONFIG_HOME=" + t.TempDir(), "XDG_DATA_HOME=" + t.TempDir()})
+		storetest.Run(t, func(t *testing.T) store.Backend {
+			return kwalletTest{kwallet(t, bus), bus}
+		})
+	})
+}
+
+func setEnv(t *testing.T, env []string) {
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
+// TestKWalletFindsWalletAsKDEDoes checks that in a desktop session the helper
+// asks kwalletd neither which wallet is the network wallet nor whether it
+// exists: the round trip costs a fifth of a request. Elsewhere it asks.
+func TestKWalletFindsWalletAsKDEDoes(t *testing.T) {
+	bus, xdg := testenv.KWalletXDG(t)
+	use := func() {
+		b := kwallet(t, bus)
+		if err := b.Set(context.Background(), "k", []byte("v"), "k"); err != nil {
+			t.Fatal(err)
+		}
+		b.(io.Closer).Close()
+	}
+	setEnv(t, xdg)
+	calls := kwalletCalls(t, bus, use)
+	if !slices.Contains(calls, "openAsync") {
+		t.Fatalf("calls seen: %q; the monitor missed openAsync", calls)
+	}
+	if slices.Contains(calls, "wallets") || slices.Contains(calls, "networkWallet") {
+		t.Errorf("in a desktop session the helper called %q", calls)
+	}
+
+	setEnv(t, []string{"XDG_DATA_HOME=" + t.TempDir()})
+	calls = kwalletCalls(t, bus, use)
+	if !slices.Contains(calls, "wallets") || !slices.Contains(calls, "networkWallet") {
+		t.Errorf("with no wallet file in sight the helper called %q; want wallets and networkWallet", calls)
+	}
+}
+
+// kwalletCalls returns the org.kde.KWallet methods called on bus while fn
+// runs, seen by a bus monitor.
+func kwalletCalls(t *testing.T, bus string, fn func()) []string {
+	t.Helper()
+	conn, err := dbus.Connect(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rule := "type='method_call',interface='org.kde.KWallet'"
+	if err := conn.BusObject().Call("org.freedesktop.DBus.Monitoring.BecomeMonitor", 0, []string{rule}, uint32(0)).Err; err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *dbus.Message, 256)
+	conn.Eavesdrop(ch)
+	fn()
+	// A call with a marker argument shows the monitor has seen all before it.
+	const marker = "end-of-calls"
+	kwCall(t, bus, "isOpen", marker)
+	var calls []string
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-ch:
+			member, _ := m.Headers[dbus.FieldMember].Value().(string)
+			if member == "isOpen" && len(m.Body) == 1 && m.Body[0] == marker {
+				return calls
+			}
+			calls = append(calls, member)
+		case <-timeout:
+			t.Fatalf("the monitor did not see the marker; saw %q", calls)
+		}
+	}
 }
 
 // TestKWalletFolders checks that items go to the configured folder, as
@@ -103,9 +187,12 @@ func TestKWalletFolders(t *testing.T) {
 // password of in a dialog nobody can see here, is an error at the deadline
 // that says what to do, never a hang.
 func TestKWalletClosed(t *testing.T) {
-	bus := testenv.KWallet(t)
+	bus, xdg := testenv.KWalletXDG(t)
 	kwCall(t, bus, "close", testenv.KWalletName, true)
 	took, err := openOnBusWithin("kwallet", store.Options{SessionBus: bus}, 2*time.Second)
+	wantBusUnavailable(t, err, took, 2500*time.Millisecond, "asking for its password")
+	setEnv(t, xdg) // the wallet found without asking kwalletd
+	took, err = openOnBusWithin("kwallet", store.Options{SessionBus: bus}, 2*time.Second)
 	wantBusUnavailable(t, err, took, 2500*time.Millisecond, "asking for its password")
 }
 

@@ -94,6 +94,14 @@ func startKeyring(t testing.TB, state, bus string) {
 // KWalletName created and opened the way pam_kwallet opens it at login, and
 // returns the bus address. Both are stopped when the test ends.
 func KWallet(t testing.TB) string {
+	bus, _ := KWalletXDG(t)
+	return bus
+}
+
+// KWalletXDG is KWallet, also returning kwalletd's XDG_CONFIG_HOME and
+// XDG_DATA_HOME (which hold kwalletrc and the wallet) as environment
+// settings: a client with them sees the wallet as a desktop session would.
+func KWalletXDG(t testing.TB) (bus string, xdg []string) {
 	requireProgram(t, "kwalletd5", "libkf5wallet-bin")
 	state, bus := sessionBus(t)
 	// No first-use wizard, this helper allowed without asking, and no Secret
@@ -128,7 +136,10 @@ func KWallet(t testing.TB) string {
 		err := kwd.CallWithContext(ctx, "org.kde.KWallet.isOpen", dbus.FlagNoAutoStart, KWalletName).Store(&open)
 		return open, err
 	})
-	return bus
+	return bus, []string{
+		"XDG_CONFIG_HOME=" + filepath.Join(state, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(state, "data"),
+	}
 }
 
 // Unresponsive claims name on bus and never answers a call made to it, like
