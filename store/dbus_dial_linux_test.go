@@ -11,6 +11,7 @@ import (
 
 	"github.com/activeloopai/activeloop-credential-helper/internal/testenv"
 	"github.com/activeloopai/activeloop-credential-helper/store"
+	"github.com/godbus/dbus/v5"
 )
 
 // busID asks the bus for its ID: a bus answers nothing but Hello from a
@@ -139,4 +140,48 @@ func listenUnix(t *testing.T, path string) net.Listener {
 		}
 	}()
 	return l
+}
+
+// TestNoActivation checks that opening a D-Bus backend whose service is not
+// running fails at once and never D-Bus-activates it: an activated
+// gnome-keyring would be a second daemon with the login keyring locked, and
+// kwalletd5 aborts without a display.
+func TestNoActivation(t *testing.T) {
+	for _, tc := range []struct{ backend, service, says string }{
+		{"secret-service", "org.freedesktop.secrets", "no Secret Service"},
+		{"kwallet", "org.kde.kwalletd5", "kwalletd5 is not running"},
+	} {
+		t.Run(tc.backend, func(t *testing.T) {
+			bus, activated := testenv.ActivatingSessionBus(t, tc.service)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := store.Open(ctx, tc.backend, store.Options{SessionBus: bus})
+			if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Open: %v; want %q", err, tc.says)
+			}
+			// An activation would have been asked for by now; give the bus
+			// a moment to run the service's command anyway.
+			time.Sleep(100 * time.Millisecond)
+			if a := activated(); len(a) != 0 {
+				t.Fatalf("activated %q", a)
+			}
+
+			// The positive control: a call without NoAutoStart activates.
+			conn, err := dbus.Connect(bus)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			conn.BusObject().CallWithContext(short, "org.freedesktop.DBus.StartServiceByName", 0, tc.service, uint32(0))
+			deadline := time.Now().Add(2 * time.Second)
+			for len(activated()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if a := activated(); len(a) != 1 || a[0] != tc.service {
+				t.Fatalf("the control activation recorded %q", a)
+			}
+		})
+	}
 }

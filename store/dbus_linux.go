@@ -115,14 +115,15 @@ func call(ctx context.Context, obj dbus.BusObject, method string, args ...any) *
 	return obj.CallWithContext(ctx, method, dbus.FlagNoAutoStart, args...)
 }
 
-// nameHasOwner says whether a service is running now, without activating it.
-func nameHasOwner(ctx context.Context, conn *dbus.Conn, name string) (bool, error) {
-	var ok bool
-	err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&ok)
-	if err != nil {
-		return false, busError(ctx, "asking the session bus for "+name, err)
+// notRunningError is busError, saying plainly when the service is not
+// running: calls carry NoAutoStart, so such a service is not started but
+// answered for by the bus with ServiceUnknown.
+func notRunningError(ctx context.Context, what string, err error, notRunning string) error {
+	var de dbus.Error
+	if errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
+		return fmt.Errorf("%w: %s", ErrUnavailable, notRunning)
 	}
-	return ok, nil
+	return busError(ctx, what, err)
 }
 
 // busError describes a failed call. Failures to reach the service (no answer

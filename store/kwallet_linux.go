@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,8 +52,8 @@ func openKWallet(ctx context.Context, o Options) (Backend, error) {
 // backend that opens is one that works.
 func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, error) {
 	// Every call carries NoAutoStart (D-Bus activation of kwalletd5 aborts
-	// without a display), so a kwalletd that is not running answers the
-	// first call with ServiceUnknown: no separate NameHasOwner round trip.
+	// without a display), so a kwalletd that is not running fails the first
+	// call: no separate NameHasOwner round trip.
 	k := &kwallet{conn: conn, obj: conn.Object(kwName, kwPath), wallet: o.KWalletWallet, folder: o.KWalletFolder}
 	if k.folder == "" {
 		k.folder = Namespace
@@ -101,11 +100,7 @@ func (k *kwallet) findWallet(ctx context.Context) error {
 
 // kwalletdError is busError, saying plainly when kwalletd is not running.
 func kwalletdError(ctx context.Context, what string, err error) error {
-	var de dbus.Error
-	if errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
-		return fmt.Errorf("%w: kwalletd5 is not running on the session bus; log in to a Plasma session, or choose another backend", ErrUnavailable)
-	}
-	return busError(ctx, what, err)
+	return notRunningError(ctx, what, err, "kwalletd5 is not running on the session bus; log in to a Plasma session, or choose another backend")
 }
 
 // open opens the wallet through openAsync with handleSession set, unlike the

@@ -65,18 +65,20 @@ func openSecretService(ctx context.Context, o Options) (Backend, error) {
 // newSecretService checks that the service runs, finds the collection and
 // unlocks it, so that a backend that opens is one that works.
 func newSecretService(ctx context.Context, conn *dbus.Conn, label string) (*secretService, error) {
-	// Check before the first call to the service: that call would
-	// D-Bus-activate a second daemon, one that holds the login keyring locked.
-	running, err := nameHasOwner(ctx, conn, ssName)
-	if err != nil {
-		return nil, err
-	}
-	if !running {
-		return nil, fmt.Errorf("%w: no Secret Service (%s) is running on the session bus; start gnome-keyring-daemon, or choose another backend", ErrUnavailable, ssName)
-	}
+	// Every call carries NoAutoStart: a service that is not running fails the
+	// first call rather than being D-Bus-activated as a second daemon, one
+	// that holds the login keyring locked. The session needs nothing else,
+	// so it is asked for in the same round trip as the collection.
 	s := &secretService{conn: conn}
+	session := s.obj(ssPath).GoWithContext(ctx, ssService+".OpenSession", dbus.FlagNoAutoStart, nil, "plain", dbus.MakeVariant(""))
+	var err error
 	if s.collection, s.name, err = s.findCollection(ctx, label); err != nil {
 		return nil, err
+	}
+	var output dbus.Variant
+	<-session.Done
+	if err := session.Store(&output, &s.session); err != nil {
+		return nil, ssError(ctx, "opening a Secret Service session", err)
 	}
 	var locked bool
 	if err := getProperty(ctx, s.obj(s.collection), ssCollection, "Locked", &locked); err != nil {
@@ -86,10 +88,6 @@ func newSecretService(ctx context.Context, conn *dbus.Conn, label string) (*secr
 		if err := s.unlock(ctx, s.collection); err != nil {
 			return nil, err
 		}
-	}
-	var output dbus.Variant
-	if err := call(ctx, s.obj(ssPath), ssService+".OpenSession", "plain", dbus.MakeVariant("")).Store(&output, &s.session); err != nil {
-		return nil, busError(ctx, "opening a Secret Service session", err)
 	}
 	return s, nil
 }
@@ -104,7 +102,7 @@ func (s *secretService) findCollection(ctx context.Context, label string) (dbus.
 		// items: ask again a few times before calling the alias missing.
 		for try := 0; ; try++ {
 			if err := call(ctx, s.obj(ssPath), ssService+".ReadAlias", "default").Store(&path); err != nil {
-				return "", "", busError(ctx, "looking up the default Secret Service collection", err)
+				return "", "", ssError(ctx, "looking up the default Secret Service collection", err)
 			}
 			if path != ssNone || try == 10 || ctx.Err() != nil {
 				break
@@ -118,7 +116,7 @@ func (s *secretService) findCollection(ctx context.Context, label string) (dbus.
 	}
 	var paths []dbus.ObjectPath
 	if err := getProperty(ctx, s.obj(ssPath), ssService, "Collections", &paths); err != nil {
-		return "", "", busError(ctx, "listing Secret Service collections", err)
+		return "", "", ssError(ctx, "listing Secret Service collections", err)
 	}
 	var labels []string
 	for _, p := range paths {
@@ -134,6 +132,11 @@ func (s *secretService) findCollection(ctx context.Context, label string) (dbus.
 		}
 	}
 	return "", "", fmt.Errorf("%w: the Secret Service has no collection labelled %q (it has %s); create it or fix the config file", ErrUnavailable, label, strings.Join(labels, ", "))
+}
+
+// ssError is busError, saying plainly when no Secret Service is running.
+func ssError(ctx context.Context, what string, err error) error {
+	return notRunningError(ctx, what, err, "no Secret Service ("+ssName+") is running on the session bus; start gnome-keyring-daemon, or choose another backend")
 }
 
 func (s *secretService) Name() string { return "secret-service" }

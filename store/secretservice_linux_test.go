@@ -287,6 +287,10 @@ func (unansweredKeyring) ReadAlias(string) (dbus.ObjectPath, *dbus.Error) {
 	return unansweredCollection, nil
 }
 
+func (unansweredKeyring) OpenSession(string, dbus.Variant) (dbus.Variant, dbus.ObjectPath, *dbus.Error) {
+	return dbus.MakeVariant(""), "/org/freedesktop/secrets/session/s1", nil
+}
+
 func (unansweredKeyring) Unlock([]dbus.ObjectPath) ([]dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
 	return nil, unansweredPrompt, nil
 }

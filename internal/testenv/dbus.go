@@ -30,16 +30,16 @@ const KeyringPassword = "test-keyring-password"
 // KWalletName is the wallet KWallet creates and opens.
 const KWalletName = "kdewallet"
 
-// busConfig is a session bus with no service directories: nothing on it is
-// ever D-Bus-activated. A test that reaches a daemon it did not start fails
-// instead of starting a second gnome-keyring (with the login keyring locked)
-// or a prompter that outlives the test.
+// busConfig is a session bus with no service directories, unless a test
+// asks for some: nothing on it is ever D-Bus-activated. A test that reaches a
+// daemon it did not start fails instead of starting a second gnome-keyring
+// (with the login keyring locked) or a prompter that outlives the test.
 const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
   <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
+  <auth>EXTERNAL</auth>%s
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
@@ -164,6 +164,40 @@ func Env(bus string) []string {
 // sessionBus starts a dbus-daemon in a new state directory and returns both.
 func sessionBus(t testing.TB) (state, bus string) {
 	t.Helper()
+	return startSessionBus(t, "")
+}
+
+// ActivatingSessionBus is SessionBus with the given names D-Bus-activatable:
+// activating one starts nothing but records the name. activated returns the
+// names activated so far.
+func ActivatingSessionBus(t testing.TB, names ...string) (bus string, activated func() []string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "alsvc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	log := filepath.Join(dir, "activated")
+	for _, name := range names {
+		script := filepath.Join(dir, name+".sh")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\necho "+name+" >> "+log+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		svc := "[D-BUS Service]\nName=" + name + "\nExec=" + script + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name+".service"), []byte(svc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, bus = startSessionBus(t, "\n  <servicedir>"+dir+"</servicedir>")
+	return bus, func() []string {
+		b, _ := os.ReadFile(log)
+		return strings.Fields(string(b))
+	}
+}
+
+// startSessionBus starts a dbus-daemon with extra configuration.
+func startSessionBus(t testing.TB, extra string) (state, bus string) {
+	t.Helper()
 	requireProgram(t, "dbus-daemon", "dbus-daemon")
 	// Not t.TempDir: a unix socket path must fit in 108 bytes, and test names
 	// go into t.TempDir's.
@@ -179,7 +213,7 @@ func sessionBus(t testing.TB) (state, bus string) {
 	}
 	conf := filepath.Join(state, "bus.conf")
 	sock := filepath.Join(state, "bus")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, sock), 0o600); err != nil {
+	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, sock, extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// In the foreground, as our child: stopped by its PID and waited for.
