@@ -160,6 +160,13 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 	if scope == "session" {
 		parent = unix.KEY_SPEC_SESSION_KEYRING
 	}
+	// Made here, before the library would make it its own way.
+	if err := makeKeyctlRing(parent, uint32(cfg.KeyCtlPerm)); err != nil {
+		if errors.Is(err, unix.EDQUOT) {
+			return nil, fmt.Errorf("%w: making the %s keyring: the kernel's key quota for this user is full: see /proc/sys/kernel/keys/maxbytes and maxkeys, or remove unused keys", ErrUnavailable, Namespace)
+		}
+		return nil, fmt.Errorf("%w: making the %s keyring in %s: %w", ErrUnavailable, Namespace, ring, err)
+	}
 	kr, err := keyring.Open(cfg)
 	if err != nil {
 		// The library says only "backend not available" when the named
@@ -186,6 +193,39 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 		ring: id,
 		perm: uint32(cfg.KeyCtlPerm),
 	}, nil
+}
+
+// makeKeyctlRing makes the named keyring in parent unless it is there. Two
+// processes that both find it missing both make one, and linking a keyring
+// displaces the one of the same name already linked, with every item written
+// to it meanwhile: so the new keyring is made in this thread's own keyring,
+// given its permissions there, and moved into parent only if parent still has
+// none (KEYCTL_MOVE_EXCL, Linux 5.1); the loser uses the winner's. Older
+// kernels link it, as the library would.
+func makeKeyctlRing(parent int, perm uint32) error {
+	if _, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0); !errors.Is(err, unix.ENOKEY) {
+		return nil // there, or revoked or unreadable, which the caller explains
+	}
+	runtime.LockOSThread() // the thread keyring is this OS thread's alone
+	defer runtime.UnlockOSThread()
+	id, err := unix.AddKey("keyring", Namespace, nil, unix.KEY_SPEC_THREAD_KEYRING)
+	if err != nil {
+		return err
+	}
+	defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_THREAD_KEYRING, 0, 0)
+	if perm != 0 {
+		if _, err := unix.KeyctlInt(unix.KEYCTL_SETPERM, id, int(perm), 0, 0); err != nil {
+			return err
+		}
+	}
+	_, err = unix.KeyctlInt(unix.KEYCTL_MOVE, id, unix.KEY_SPEC_THREAD_KEYRING, parent, unix.KEYCTL_MOVE_EXCL)
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		return nil // another process's came first
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
+		_, err = unix.KeyctlInt(unix.KEYCTL_LINK, id, parent, 0, 0)
+	}
+	return err
 }
 
 // keyctlReachable checks that the keyctl system calls work: the library

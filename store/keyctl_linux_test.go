@@ -225,3 +225,42 @@ func TestKeyctlRevokedKey(t *testing.T) {
 		t.Errorf("Get after Set over a revoked key = %q, %v", got, err)
 	}
 }
+
+// TestKeyctlConcurrentFirstUse starts from no keyring at all, as on a fresh
+// login, with many writers opening the backend at once: each would make the
+// keyring, and a keyring made by one must not displace another's, taking
+// items already written with it.
+func TestKeyctlConcurrentFirstUse(t *testing.T) {
+	o := testenv.Keyctl(t)
+	const rounds, writers = 20, 16
+	for round := range rounds {
+		if out, err := exec.Command("sh", "-c", "id=$(keyctl search @u keyring "+store.Namespace+" 2>/dev/null) && keyctl unlink $id @u >/dev/null || true").CombinedOutput(); err != nil {
+			t.Fatalf("removing the keyring: %v: %s", err, out)
+		}
+		errs := make(chan error, writers)
+		start := make(chan struct{})
+		for w := range writers {
+			go func() {
+				<-start
+				b, err := store.Open(context.Background(), "keyctl", o)
+				if err == nil {
+					err = b.Set(context.Background(), fmt.Sprintf("r%d-w%d", round, w), []byte("v"), "")
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for range writers {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		keys, err := openKeyringBackend(t, "keyctl", o).Keys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != writers {
+			t.Fatalf("round %d: %d items after %d writers made one each: %q", round, len(keys), writers, keys)
+		}
+	}
+}
