@@ -257,42 +257,76 @@ func unlock(ctx context.Context, dir string, h *fileHeader, o Options) (*fileKey
 	desc := fileCacheDesc(dir, h.Salt)
 	ttl := o.FileKeyCacheTTL
 	if ttl > 0 {
-		if payload, ok := fileCacheGet(desc); ok {
-			k, ok := cachedKeys(h, payload, given)
-			if k != nil {
-				return k, nil
-			}
-			if !ok && !o.Probe {
-				fileCacheDrop(desc) // a key of another header: useless
-			}
-			// Else a passphrase was given that is not the cached one's:
-			// check it the slow way, which fails if it is wrong.
+		if k := keysFromCache(desc, h, given, o.Probe); k != nil {
+			return k, nil
 		}
 	}
-	p := given
+	if ttl <= 0 || o.Probe || !fileCacheUsable() {
+		k, _, err := deriveKeys(ctx, dir, h, o, given)
+		return k, err
+	}
+	// Processes that miss the cache at once (many pulls started together
+	// after the key expired) derive it in turn under the store's lock, and
+	// all but the first find it cached: one KDF, its memory and its time,
+	// instead of one each, and one passphrase prompt.
+	var k *fileKeys
+	err = withLock(dir, func() error {
+		if k = keysFromCache(desc, h, given, false); k != nil {
+			return nil
+		}
+		var (
+			p   *passphrase
+			err error
+		)
+		if k, p, err = deriveKeys(ctx, dir, h, o, given); err == nil {
+			fileCachePut(desc, cachePayload(k, p), ttl) // a failure only makes the next call slow
+		}
+		return err
+	})
+	return k, err
+}
+
+// keysFromCache returns the keys cached under desc if they open h and agree
+// with the passphrase given, if any; else nil. A cached key of another
+// header is dropped, unless probing.
+func keysFromCache(desc string, h *fileHeader, given *passphrase, probe bool) *fileKeys {
+	payload, ok := fileCacheGet(desc)
+	if !ok {
+		return nil
+	}
+	k, ok := cachedKeys(h, payload, given)
+	if k == nil && !ok && !probe {
+		fileCacheDrop(desc) // a key of another header: useless
+	}
+	// Else a passphrase was given that is not the cached one's: the caller
+	// checks it the slow way, which fails if it is wrong.
+	return k
+}
+
+// deriveKeys derives the keys from the passphrase given, or asked on the
+// terminal (returned too), and checks them against the header's verifier.
+func deriveKeys(ctx context.Context, dir string, h *fileHeader, o Options, p *passphrase) (*fileKeys, *passphrase, error) {
 	if p == nil && o.Probe {
 		if haveTerminal() {
-			return nil, errProbeUsable // the command would ask, and could be answered
+			return nil, nil, errProbeUsable // the command would ask, and could be answered
 		}
-		return nil, errNoPassphrase(dir)
+		return nil, nil, errNoPassphrase(dir)
 	}
 	if p == nil {
+		var err error
 		if p, err = promptPassphrase(ctx, dir, false); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	k, err := splitKeys(deriveMaster(p.secret, h))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !h.verify(k) {
-		return nil, fmt.Errorf("%w: wrong passphrase (from %s) for the credential store in %s: it does not open %s; nothing was read or written",
+		return nil, nil, fmt.Errorf("%w: wrong passphrase (from %s) for the credential store in %s: it does not open %s; nothing was read or written",
 			ErrUnavailable, p.from, dir, filepath.Join(dir, fileHeaderName))
 	}
-	if ttl > 0 && !o.Probe {
-		fileCachePut(desc, cachePayload(k, p), ttl) // a failure only makes the next call slow
-	}
-	return k, nil
+	return k, p, nil
 }
 
 // cachePayload is what the key cache holds: the master key, and a tag that

@@ -142,3 +142,10 @@ func fileCacheDropAll() (int, error) {
 
 // fileCacheAvailable: this build can cache keys.
 const fileCacheAvailable = true
+
+// fileCacheUsable reports whether the kernel keyring can be reached: a
+// container's seccomp profile may forbid it.
+func fileCacheUsable() bool {
+	_, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_USER_KEYRING, false)
+	return err == nil
+}

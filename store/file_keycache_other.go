@@ -14,5 +14,6 @@ func fileCacheGet(string) ([]byte, bool)               { return nil, false }
 func fileCachePut(string, []byte, time.Duration) error { return nil }
 func fileCacheDrop(string) (bool, error)               { return false, nil }
 func fileCacheDropAll() (int, error)                   { return 0, nil }
+func fileCacheUsable() bool                            { return false }
 
 const fileCacheAvailable = false

@@ -102,6 +102,9 @@ func (f *fileStore) run(env []string, stdin, program string, args ...string) run
 	err := cmd.Wait()
 	timer.Stop()
 	res.stdout, res.stderr = stdout.String(), stderr.String()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.maxRSS = ru.Maxrss
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -486,6 +489,46 @@ func TestFileBackendKeyCacheAndLock(t *testing.T) {
 	g.mustStore("https://a.example", "alice", "a")
 	if _, r := g.get(g.with(store.EnvFilePassphrase, ""), "https://a.example"); r.code != 1 {
 		t.Errorf("with file_key_cache_ttl 0, a get without the passphrase: %v", r)
+	}
+}
+
+// TestFileBackendColdGetsDeriveOnce starts many gets at once with no key
+// cached, as a `docker compose pull` of many images does after the cache
+// expired: one of them derives the key, with Argon2id's 64 MiB, and the
+// others wait for it and find the key cached. The processes' peak RSS tells
+// which derived; with the cache disabled, each does (the control).
+func TestFileBackendColdGetsDeriveOnce(t *testing.T) {
+	f := newFileStore(t, "15m")
+	f.mustStore("https://a.example", "alice", "a")
+	deriving := func(env []string) int {
+		const n = 8
+		results := make(chan runResult, n)
+		for range n {
+			go func() {
+				_, r := f.get(env, "https://a.example")
+				results <- r
+			}()
+		}
+		derived := 0
+		for range n {
+			r := <-results
+			if r.code != 0 {
+				t.Fatalf("cold get: %v", r)
+			}
+			if r.maxRSS > 40<<10 {
+				derived++
+			}
+		}
+		return derived
+	}
+	if r := f.run(nil, "", mainName, "lock"); r.code != 0 {
+		t.Fatalf("lock: %v", r)
+	}
+	if d := deriving(nil); d != 1 {
+		t.Errorf("%d of 8 concurrent cold gets derived the key; want 1", d)
+	}
+	if d := deriving(f.with("ACTIVELOOP_CREDENTIAL_FILE_KEY_CACHE_TTL", "0")); d != 8 {
+		t.Errorf("with the cache disabled, %d of 8 gets derived the key; want 8", d)
 	}
 }
 
