@@ -213,11 +213,23 @@ size=$(stat -c %s "$bin/activeloop-credential-helper")
       "$(col "$i" 5 | sort -n | tail -1 | awk '{print $1/1024}')" \
       "${floor:+$(ratio "$i" "$floor")×}" "${docker:+$(ratio "$i" "$docker")×}"
   done
-  printf '\nNotes. A pass get runs the one gpg command `pass show` would run, without the pass script\n'
-  printf 'around it; what is left is gpg'"'"'s own start-up and its round trip to gpg-agent. A cold file\n'
-  printf 'get derives the key with Argon2id, whose 64 MiB of memory is the peak RSS, by design; a warm\n'
-  printf 'one finds the key in the kernel keyring. The keyring floor connects to the session bus\n'
-  printf 'in its package initialisers whichever backend it opens.\n'
+  cat <<'EOF'
+
+Notes. The D-Bus backends connect with the handshake pipelined (one round trip instead of
+four, Hello not waited for); kwallet finds its wallet as KDE's client library does (kwalletrc
+and the wallet's file) instead of asking kwalletd; secret-service opens its session in the
+same round trip as the collection lookup. A pass get runs the one gpg command `pass show`
+would run, without the pass script around it; what is left is gpg's own start-up and its
+round trip to gpg-agent. The keyring floor connects to the session bus in its package
+initialisers whichever backend it opens.
+
+Peak RSS: every get stays within 15 MiB except a cold file get, which derives the store's key
+with Argon2id: its 64 MiB of working memory is the KDF's strength against guessing, so it is
+the peak RSS, by design. It happens once per store per `file_key_cache_ttl` (15 minutes by
+default); gets that miss the cache at the same moment take turns, and only the first derives.
+Where the kernel keyring cannot be reached (a container whose seccomp profile blocks keyctl),
+every file get derives: there, give the token in ACTIVELOOP_TOKEN or use another backend.
+EOF
   printf '\nThe helper'"'"'s binary, built as releases are (`CGO_ENABLED=0 -trimpath -tags urfave_cli_no_docs -ldflags "-s -w"`): %d KiB.\n' $(( size / 1024 ))
 } > "$state/PERFORMANCE.md"
 if [ ${#only[@]} -gt 0 ]; then
