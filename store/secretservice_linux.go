@@ -62,33 +62,26 @@ func openSecretService(ctx context.Context, o Options) (Backend, error) {
 	return s, nil
 }
 
-// newSecretService checks that the service runs, finds the collection and
-// unlocks it, so that a backend that opens is one that works.
+// newSecretService checks that the service runs and finds the collection,
+// so that a backend that opens is one that works.
 func newSecretService(ctx context.Context, conn *dbus.Conn, label string) (*secretService, error) {
 	// Every call carries NoAutoStart: a service that is not running fails the
 	// first call rather than being D-Bus-activated as a second daemon, one
-	// that holds the login keyring locked. The session needs nothing else,
-	// so it is asked for in the same round trip as the collection.
+	// that holds the login keyring locked. Calls go one at a time: under
+	// load, gnome-keyring-daemon 42 aborts (SIGTRAP) when a new client's
+	// first two calls reach it together, taking every client's keyring with
+	// it.
 	s := &secretService{conn: conn}
-	session := s.obj(ssPath).GoWithContext(ctx, ssService+".OpenSession", dbus.FlagNoAutoStart, nil, "plain", dbus.MakeVariant(""))
 	var err error
 	if s.collection, s.name, err = s.findCollection(ctx, label); err != nil {
 		return nil, err
 	}
 	var output dbus.Variant
-	<-session.Done
-	if err := session.Store(&output, &s.session); err != nil {
+	if err := call(ctx, s.obj(ssPath), ssService+".OpenSession", "plain", dbus.MakeVariant("")).Store(&output, &s.session); err != nil {
 		return nil, ssError(ctx, "opening a Secret Service session", err)
 	}
-	var locked bool
-	if err := getProperty(ctx, s.obj(s.collection), ssCollection, "Locked", &locked); err != nil {
-		return nil, busError(ctx, "reading the state of "+s.name, err)
-	}
-	if locked {
-		if err := s.unlock(ctx, s.collection); err != nil {
-			return nil, err
-		}
-	}
+	// A locked collection is unlocked when a call needs it to be (see
+	// unlocked): searching and listing do not, and a probe never prompts.
 	return s, nil
 }
 
@@ -267,7 +260,8 @@ func (s *secretService) search(ctx context.Context, attrs map[string]string) ([]
 }
 
 // unlocked runs fn, and runs it again after unlocking obj if the collection
-// was locked since we opened it.
+// is locked: the keyring's password prompt comes only when a secret is read
+// or written.
 func (s *secretService) unlocked(ctx context.Context, obj dbus.ObjectPath, fn func() error) error {
 	err := fn()
 	if dbusErrorName(err) != ssIsLocked {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -165,9 +166,9 @@ func TestSecretServiceCollectionByLabel(t *testing.T) {
 	wantBusUnavailable(t, err, took, time.Second, `no collection labelled "nonesuch"`)
 }
 
-// TestSecretServiceLocked checks that a locked keyring is a prompt error
-// well within the deadline, at open and later, and never a hang: nobody can
-// answer a password prompt here.
+// TestSecretServiceLocked checks that a locked keyring opens, and that a read
+// or a write is a prompt error well within the deadline, never a hang: nobody
+// can answer a password prompt here.
 func TestSecretServiceLocked(t *testing.T) {
 	bus := testenv.SecretService(t)
 	b := secretService(t, bus)
@@ -176,12 +177,15 @@ func TestSecretServiceLocked(t *testing.T) {
 	}
 	lockDefaultCollection(t, bus)
 
-	took, err := openOnBusWithin("secret-service", store.Options{SessionBus: bus}, 2*time.Second)
-	wantBusUnavailable(t, err, took, 2500*time.Millisecond, "locked")
-
-	s := store.New(b, 2*time.Second)
+	// Opening needs no unlock: no prompt, no wait.
 	start := time.Now()
-	_, err = s.Get(context.Background(), "k")
+	b = openOnBus(t, "secret-service", store.Options{SessionBus: bus})
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("opening a locked collection took %s", took)
+	}
+	s := store.New(b, 2*time.Second)
+	start = time.Now()
+	_, err := s.Get(context.Background(), "k")
 	wantBusUnavailable(t, err, time.Since(start), 2500*time.Millisecond, "locked")
 	if err := b.Set(context.Background(), "k", []byte("new"), "k"); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Set in a locked collection: %v, want ErrUnavailable", err)
@@ -276,10 +280,12 @@ func benchOpenGet(b *testing.B, name string, o store.Options) {
 
 // unansweredKeyring is a Secret Service whose default collection is locked
 // and whose unlock prompt nobody answers, as on a desktop whose user is away.
-type unansweredKeyring struct{}
+// It counts the unlocks asked of it.
+type unansweredKeyring struct{ unlocks *atomic.Int32 }
 
 const (
 	unansweredCollection = dbus.ObjectPath("/org/freedesktop/secrets/collection/login")
+	unansweredItem       = dbus.ObjectPath("/org/freedesktop/secrets/collection/login/1")
 	unansweredPrompt     = dbus.ObjectPath("/org/freedesktop/secrets/prompt/p1")
 )
 
@@ -291,18 +297,39 @@ func (unansweredKeyring) OpenSession(string, dbus.Variant) (dbus.Variant, dbus.O
 	return dbus.MakeVariant(""), "/org/freedesktop/secrets/session/s1", nil
 }
 
-func (unansweredKeyring) Unlock([]dbus.ObjectPath) ([]dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
+func (k unansweredKeyring) Unlock([]dbus.ObjectPath) ([]dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
+	k.unlocks.Add(1)
 	return nil, unansweredPrompt, nil
 }
 
-// Get answers the collection's Locked property.
-func (unansweredKeyring) Get(iface, name string) (dbus.Variant, *dbus.Error) {
-	return dbus.MakeVariant(true), nil
+// SearchItems finds the one item, locked: searching needs no unlock.
+func (unansweredKeyring) SearchItems(map[string]string) ([]dbus.ObjectPath, *dbus.Error) {
+	return []dbus.ObjectPath{unansweredItem}, nil
+}
+
+// GetSecret refuses: the item is locked.
+func (unansweredKeyring) GetSecret(dbus.ObjectPath) (struct {
+	Session     dbus.ObjectPath
+	Parameters  []byte
+	Value       []byte
+	ContentType string
+}, *dbus.Error) {
+	var none struct {
+		Session     dbus.ObjectPath
+		Parameters  []byte
+		Value       []byte
+		ContentType string
+	}
+	return none, &dbus.Error{Name: "org.freedesktop.Secret.Error.IsLocked", Body: []any{"locked"}}
 }
 
 // Prompt shows a prompt that never completes.
 func (unansweredKeyring) Prompt(string) *dbus.Error { return nil }
 
+// TestSecretServiceUnansweredPrompt checks that a locked collection opens
+// without a prompt (a probe, such as doctor's, prompts for nothing) and that
+// the first read asks to unlock it and fails at the deadline with the reason
+// when nobody answers.
 func TestSecretServiceUnansweredPrompt(t *testing.T) {
 	bus := testenv.SessionBus(t)
 	conn, err := dbus.Connect(bus)
@@ -310,13 +337,31 @@ func TestSecretServiceUnansweredPrompt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	k := unansweredKeyring{}
+	k := unansweredKeyring{unlocks: new(atomic.Int32)}
 	conn.Export(k, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service")
-	conn.Export(k, unansweredCollection, "org.freedesktop.DBus.Properties")
+	conn.Export(k, unansweredCollection, "org.freedesktop.Secret.Collection")
+	conn.Export(k, unansweredItem, "org.freedesktop.Secret.Item")
 	conn.Export(k, unansweredPrompt, "org.freedesktop.Secret.Prompt")
 	if _, err := conn.RequestName("org.freedesktop.secrets", dbus.NameFlagDoNotQueue); err != nil {
 		t.Fatal(err)
 	}
-	took, err := openOnBusWithin("secret-service", store.Options{SessionBus: bus}, time.Second)
-	wantBusUnavailable(t, err, took, 1100*time.Millisecond, "is locked (nobody answered its password prompt in time)")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := store.Probe(ctx, "secret-service", store.Options{SessionBus: bus}); err != nil {
+		t.Fatalf("Probe of a locked collection: %v", err)
+	}
+	b, err := store.Open(ctx, "secret-service", store.Options{SessionBus: bus})
+	if err != nil {
+		t.Fatalf("Open of a locked collection: %v", err)
+	}
+	defer b.(io.Closer).Close()
+	if n := k.unlocks.Load(); n != 0 {
+		t.Fatalf("probing and opening asked for %d unlocks; want none", n)
+	}
+	start := time.Now()
+	_, err = b.Get(ctx, "k")
+	wantBusUnavailable(t, err, time.Since(start), 1100*time.Millisecond, "is locked (nobody answered its password prompt in time)")
+	if n := k.unlocks.Load(); n != 1 {
+		t.Errorf("the read asked for %d unlocks; want 1", n)
+	}
 }
