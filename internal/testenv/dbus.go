@@ -273,6 +273,7 @@ type daemon struct {
 	name string
 	log  string
 	done chan struct{} // closed when the process has exited
+	exit error         // how it exited, once done is closed
 }
 
 // startDaemon starts cmd, its output going to a log in state, and stops it
@@ -290,10 +291,17 @@ func startDaemon(t testing.TB, cmd *exec.Cmd, state, name string) *daemon {
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	go func() {
-		cmd.Wait()
+		d.exit = cmd.Wait()
 		close(d.done)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			select {
+			case <-d.done:
+				t.Logf("%s had exited before the test ended (%v)%s", name, d.exit, d.output())
+			default:
+			}
+		}
 		// SIGCONT too: a test may have stopped it to play a hung daemon,
 		// and a stopped process does not act on SIGTERM.
 		cmd.Process.Signal(syscall.SIGTERM)
