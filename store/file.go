@@ -80,7 +80,12 @@ type fileBackend struct {
 	dir    string
 	header []byte // the header file as verified at open
 	keys   *fileKeys
+	how    string // how the keys were had, for --debug
 }
+
+// HowOpened says how the store's key was had: from the cache or derived,
+// and how long that took. It holds no secret.
+func (b *fileBackend) HowOpened() string { return b.how }
 
 func (*fileBackend) Name() string { return "file" }
 
@@ -137,14 +142,14 @@ func openFile(ctx context.Context, o Options) (Backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys, err := unlock(ctx, dir, h, o)
+		keys, how, err := unlock(ctx, dir, h, o)
 		if errors.Is(err, errProbeUsable) {
 			return probedFile{}, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &fileBackend{dir: dir, header: raw, keys: keys}, nil
+		return &fileBackend{dir: dir, header: raw, keys: keys, how: how}, nil
 	}
 }
 
@@ -249,41 +254,45 @@ func unwrapPath(err error) error {
 // unlock returns the keys of the store whose header is h: from the key
 // cache when it holds them, else from the passphrase, checked against the
 // header's verifier. A probe asks nobody and leaves the cache as it is.
-func unlock(ctx context.Context, dir string, h *fileHeader, o Options) (*fileKeys, error) {
+func unlock(ctx context.Context, dir string, h *fileHeader, o Options) (k *fileKeys, how string, err error) {
 	given, err := givenPassphrase(o)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	desc := fileCacheDesc(dir, h.Salt)
 	ttl := o.FileKeyCacheTTL
 	if ttl > 0 {
 		if k := keysFromCache(desc, h, given, o.Probe); k != nil {
-			return k, nil
+			return k, "key from the kernel keyring's cache", nil
 		}
 	}
 	if ttl <= 0 || o.Probe || !fileCacheUsable() {
-		k, _, err := deriveKeys(ctx, dir, h, o, given)
-		return k, err
+		k, _, how, err := deriveKeys(ctx, dir, h, o, given)
+		return k, how, err
 	}
 	// Processes that miss the cache at once (many pulls started together
 	// after the key expired) derive it in turn under the store's lock, and
 	// all but the first find it cached: one KDF, its memory and its time,
 	// instead of one each, and one passphrase prompt.
-	var k *fileKeys
+	start := time.Now()
 	err = withLock(dir, func() error {
 		if k = keysFromCache(desc, h, given, false); k != nil {
+			how = fmt.Sprintf("key from the kernel keyring's cache, put there by another process while this one waited %s", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		var (
 			p   *passphrase
 			err error
 		)
-		if k, p, err = deriveKeys(ctx, dir, h, o, given); err == nil {
-			fileCachePut(desc, cachePayload(k, p), ttl) // a failure only makes the next call slow
+		if k, p, how, err = deriveKeys(ctx, dir, h, o, given); err != nil {
+			return err
 		}
-		return err
+		if err := fileCachePut(desc, cachePayload(k, p), ttl); err != nil {
+			how += "; not cached: " + err.Error() // the next call derives it again
+		}
+		return nil
 	})
-	return k, err
+	return k, how, err
 }
 
 // keysFromCache returns the keys cached under desc if they open h and agree
@@ -305,28 +314,29 @@ func keysFromCache(desc string, h *fileHeader, given *passphrase, probe bool) *f
 
 // deriveKeys derives the keys from the passphrase given, or asked on the
 // terminal (returned too), and checks them against the header's verifier.
-func deriveKeys(ctx context.Context, dir string, h *fileHeader, o Options, p *passphrase) (*fileKeys, *passphrase, error) {
+func deriveKeys(ctx context.Context, dir string, h *fileHeader, o Options, p *passphrase) (*fileKeys, *passphrase, string, error) {
 	if p == nil && o.Probe {
 		if haveTerminal() {
-			return nil, nil, errProbeUsable // the command would ask, and could be answered
+			return nil, nil, "", errProbeUsable // the command would ask, and could be answered
 		}
-		return nil, nil, errNoPassphrase(dir)
+		return nil, nil, "", errNoPassphrase(dir)
 	}
 	if p == nil {
 		var err error
 		if p, err = promptPassphrase(ctx, dir, false); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 	}
+	start := time.Now()
 	k, err := splitKeys(deriveMaster(p.secret, h))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if !h.verify(k) {
-		return nil, nil, fmt.Errorf("%w: wrong passphrase (from %s) for the credential store in %s: it does not open %s; nothing was read or written",
+		return nil, nil, "", fmt.Errorf("%w: wrong passphrase (from %s) for the credential store in %s: it does not open %s; nothing was read or written",
 			ErrUnavailable, p.from, dir, filepath.Join(dir, fileHeaderName))
 	}
-	return k, p, nil
+	return k, p, fmt.Sprintf("key derived from %s with %s in %s", p.from, h.KDF, time.Since(start).Round(time.Millisecond)), nil
 }
 
 // cachePayload is what the key cache holds: the master key, and a tag that

@@ -348,7 +348,6 @@ type runResult struct {
 	args           []string
 	stdout, stderr string
 	code           int
-	maxRSS         int64 // KiB, where the runner measures it
 }
 
 func (r runResult) String() string {

@@ -93,6 +93,9 @@ func (s *session) open(ctx context.Context) error {
 	}
 	s.store = store.New(b, cfg.Timeout)
 	s.debugf("backend %s: %s; opened in %s; timeout %s", b.Name(), s.reason, time.Since(s.start).Round(time.Microsecond), cfg.Timeout)
+	if h, ok := b.(interface{ HowOpened() string }); ok && h.HowOpened() != "" {
+		s.debugf("backend %s: %s", b.Name(), h.HowOpened())
+	}
 	return nil
 }
 
