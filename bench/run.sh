@@ -223,12 +223,14 @@ would run, without the pass script around it; what is left is gpg's own start-up
 round trip to gpg-agent. The keyring floor connects to the session bus in its package
 initialisers whichever backend it opens.
 
-Peak RSS: every get stays within 15 MiB except a cold file get, which derives the store's key
-with Argon2id: its 64 MiB of working memory is the KDF's strength against guessing, so it is
-the peak RSS, by design. It happens once per store per `file_key_cache_ttl` (15 minutes by
-default); gets that miss the cache at the same moment take turns, and only the first derives.
-Where the kernel keyring cannot be reached (a container whose seccomp profile blocks keyctl),
-every file get derives: there, give the token in ACTIVELOOP_TOKEN or use another backend.
+Peak RSS is the kernel's maxrss of each process, which starts from the resident memory of
+the program that started it (the `true` row shows that floor). Every get stays within 15 MiB
+except a cold file get, which derives the store's key with Argon2id: its 64 MiB of working
+memory is the KDF's strength against guessing, so it is the peak RSS, by design. It happens
+once per store per `file_key_cache_ttl` (15 minutes by default); gets that miss the cache at
+the same moment take turns, and only the first derives. Where the kernel keyring cannot be
+reached (a container whose seccomp profile blocks keyctl), every file get derives: there,
+give the token in ACTIVELOOP_TOKEN or use another backend.
 EOF
   printf '\nThe helper'"'"'s binary, built as releases are (`CGO_ENABLED=0 -trimpath -tags urfave_cli_no_docs -ldflags "-s -w"`): %d KiB.\n' $(( size / 1024 ))
 } > "$state/PERFORMANCE.md"
