@@ -216,12 +216,13 @@ size=$(stat -c %s "$bin/activeloop-credential-helper")
   cat <<'EOF'
 
 Notes. The D-Bus backends connect with the handshake pipelined (one round trip instead of
-four, Hello not waited for); kwallet finds its wallet as KDE's client library does (kwalletrc
-and the wallet's file) instead of asking kwalletd; secret-service opens its session in the
-same round trip as the collection lookup. A pass get runs the one gpg command `pass show`
-would run, without the pass script around it; what is left is gpg's own start-up and its
-round trip to gpg-agent. The keyring floor connects to the session bus in its package
-initialisers whichever backend it opens.
+four, Hello not waited for) and ask the bus nothing else; kwallet finds its wallet as KDE's
+client library does (kwalletrc and the wallet's file) instead of asking kwalletd;
+secret-service reads a collection's lock state only when a secret access finds it locked.
+Calls to gnome-keyring go one at a time: it aborts under load when a client's calls overlap.
+A pass get runs the one gpg command `pass show` would run, without the pass script around
+it; what is left is gpg's own start-up and its round trip to gpg-agent. The keyring floor
+connects to the session bus in its package initialisers whichever backend it opens.
 
 Peak RSS is the kernel's maxrss of each process, which starts from the resident memory of
 the program that started it (the `true` row shows that floor). Every get stays within 15 MiB
