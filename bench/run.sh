@@ -218,7 +218,7 @@ size=$(stat -c %s "$bin/activeloop-credential-helper")
 Notes. The D-Bus backends connect with the handshake pipelined (one round trip instead of
 four, Hello not waited for) and ask the bus nothing else; kwallet finds its wallet as KDE's
 client library does (kwalletrc and the wallet's file) instead of asking kwalletd;
-secret-service reads a collection's lock state only when a secret access finds it locked.
+secret-service unlocks its collection only when reading or writing a secret finds it locked.
 Calls to gnome-keyring go one at a time: it aborts under load when a client's calls overlap.
 A pass get runs the one gpg command `pass show` would run, without the pass script around
 it; what is left is gpg's own start-up and its round trip to gpg-agent. The keyring floor
