@@ -89,7 +89,7 @@ func TestKWalletBehaviour(t *testing.T) {
 	})
 }
 
-func setEnv(t *testing.T, env []string) {
+func setEnv(t testing.TB, env []string) {
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -251,9 +251,10 @@ func BenchmarkKWalletGet(b *testing.B) {
 }
 
 // BenchmarkKWalletOpenGet is what one run of the helper spends in the store:
-// connect, check and open the wallet, read.
+// connect, find and open the wallet, read; as in a desktop session.
 func BenchmarkKWalletOpenGet(b *testing.B) {
-	bus := testenv.KWallet(b)
+	bus, xdg := testenv.KWalletXDG(b)
+	setEnv(b, xdg)
 	if err := kwallet(b, bus).Set(context.Background(), "bench", []byte("x"), "bench"); err != nil {
 		b.Fatal(err)
 	}
