@@ -67,6 +67,11 @@ func newKWallet(ctx context.Context, conn *dbus.Conn, o Options) (*kwallet, erro
 	} else if err := k.findWallet(ctx); err != nil {
 		return nil, err
 	}
+	if o.Probe {
+		// Opening may show kwalletd's dialogs (the wallet's password, or
+		// whether to let this helper in): a probe asks nobody.
+		return k, nil
+	}
 	handle, err := k.open(ctx)
 	if err != nil {
 		return nil, err

@@ -196,6 +196,31 @@ func TestKWalletClosed(t *testing.T) {
 	wantBusUnavailable(t, err, took, 2500*time.Millisecond, "asking for its password")
 }
 
+// TestKWalletProbeAsksNobody checks that a probe, such as doctor's, of a
+// closed wallet neither waits nor makes kwalletd show its password dialog:
+// it never asks to open the wallet.
+func TestKWalletProbeAsksNobody(t *testing.T) {
+	bus, xdg := testenv.KWalletXDG(t)
+	kwCall(t, bus, "close", testenv.KWalletName, true)
+	for _, env := range [][]string{xdg, {"XDG_DATA_HOME=" + t.TempDir()}} {
+		setEnv(t, env)
+		calls := kwalletCalls(t, bus, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := store.Probe(ctx, "kwallet", store.Options{SessionBus: bus}); err != nil {
+				t.Errorf("Probe of a closed wallet: %v", err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("Probe took %s", took)
+			}
+		})
+		if slices.Contains(calls, "openAsync") || slices.Contains(calls, "open") {
+			t.Errorf("the probe called %q", calls)
+		}
+	}
+}
+
 // TestKWalletClosedWhileOpen checks that a wallet closed under an open
 // backend is an error, not an empty store.
 func TestKWalletClosedWhileOpen(t *testing.T) {
