@@ -131,13 +131,13 @@ func Resolve(ctx context.Context, s Sources) (Resolved, error) {
 }
 
 func fromToken(tok string, src TokenSource, srv Server) Resolved {
-	exp := TokenExpiry(tok)
+	id, exp := tokenClaims(tok)
 	return Resolved{
 		Token:  tok,
 		Source: src,
 		Record: store.Record{
 			ServerURL: srv.Key(),
-			Username:  TokenID(tok),
+			Username:  id,
 			Secret:    []byte(tok),
 			Source:    map[TokenSource]string{SourceFlag: "flag", SourceEnv: "env", SourceLegacy: "legacy"}[src],
 			Expires:   exp,
