@@ -161,7 +161,8 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 		parent = unix.KEY_SPEC_SESSION_KEYRING
 	}
 	// Made here, before the library would make it its own way.
-	if err := makeKeyctlRing(parent, uint32(cfg.KeyCtlPerm)); err != nil {
+	id, err := makeKeyctlRing(parent, uint32(cfg.KeyCtlPerm))
+	if err != nil {
 		if errors.Is(err, unix.EDQUOT) {
 			return nil, fmt.Errorf("%w: making the %s keyring: the kernel's key quota for this user is full: see /proc/sys/kernel/keys/maxbytes and maxkeys, or remove unused keys", ErrUnavailable, Namespace)
 		}
@@ -176,7 +177,9 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	id, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0)
+	if id == 0 {
+		id, err = unix.KeyctlSearch(parent, "keyring", Namespace, 0)
+	}
 	if err == nil {
 		// Read the named keyring now: one made with the kernel's default
 		// permissions by another program cannot be read outside its
@@ -195,37 +198,46 @@ func openKeyctl(_ context.Context, o Options) (Backend, error) {
 	}, nil
 }
 
-// makeKeyctlRing makes the named keyring in parent unless it is there. Two
+// makeKeyctlRing returns the named keyring in parent, made if it is missing,
+// or 0 when the caller must search for it (another process made it first, or
+// it is revoked or unreadable, which the caller explains). Two
 // processes that both find it missing both make one, and linking a keyring
 // displaces the one of the same name already linked, with every item written
 // to it meanwhile: so the new keyring is made in this thread's own keyring,
 // given its permissions there, and moved into parent only if parent still has
 // none (KEYCTL_MOVE_EXCL, Linux 5.1); the loser uses the winner's. Older
 // kernels link it, as the library would.
-func makeKeyctlRing(parent int, perm uint32) error {
-	if _, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0); !errors.Is(err, unix.ENOKEY) {
-		return nil // there, or revoked or unreadable, which the caller explains
+func makeKeyctlRing(parent int, perm uint32) (int, error) {
+	found, err := unix.KeyctlSearch(parent, "keyring", Namespace, 0)
+	switch {
+	case err == nil:
+		return found, nil
+	case !errors.Is(err, unix.ENOKEY):
+		return 0, nil // revoked or unreadable, which the caller explains
 	}
 	runtime.LockOSThread() // the thread keyring is this OS thread's alone
 	defer runtime.UnlockOSThread()
 	id, err := unix.AddKey("keyring", Namespace, nil, unix.KEY_SPEC_THREAD_KEYRING)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_THREAD_KEYRING, 0, 0)
 	if perm != 0 {
 		if _, err := unix.KeyctlInt(unix.KEYCTL_SETPERM, id, int(perm), 0, 0); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	_, err = unix.KeyctlInt(unix.KEYCTL_MOVE, id, unix.KEY_SPEC_THREAD_KEYRING, parent, unix.KEYCTL_MOVE_EXCL)
 	switch {
 	case errors.Is(err, unix.EEXIST):
-		return nil // another process's came first
+		return 0, nil // another process's came first: the caller finds it
 	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
 		_, err = unix.KeyctlInt(unix.KEYCTL_LINK, id, parent, 0, 0)
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
 }
 
 // keyctlReachable checks that the keyctl system calls work: the library
