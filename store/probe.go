@@ -1,12 +1,16 @@
 package store
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // Probe checks that the named backend works here, as Open does, but creates
 // nothing and prompts for nothing: for reports such as doctor.
 func Probe(ctx context.Context, name string, o Options) error {
 	o.Probe = true
-	_, err := Open(ctx, name, o)
+	b, err := Open(ctx, name, o)
+	closeBackend(b)
 	return err
 }
 
@@ -18,5 +22,14 @@ func ProbeAuto(ctx context.Context, o Options) (name, reason string, err error) 
 	if err != nil {
 		return "", "", err
 	}
+	closeBackend(b)
 	return b.Name(), reason, nil
+}
+
+// closeBackend releases what a probed backend holds, such as its session
+// bus connection.
+func closeBackend(b Backend) {
+	if c, ok := b.(io.Closer); ok {
+		c.Close()
+	}
 }
